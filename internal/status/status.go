@@ -1,0 +1,98 @@
+// Package status holds the shape of `tandem status --json` (schema 1). It is
+// pure data shared by the core that fills it, the API that serves it and the
+// CLI that prints it; a golden test guards it.
+package status
+
+// Schema is bumped on any change of the JSON shape.
+const Schema = 1
+
+// Status is one agent's view of the cluster.
+type Status struct {
+	Schema      int        `json:"schema"`
+	Cluster     string     `json:"cluster"`
+	Node        string     `json:"node"` // the agent that answered
+	DC          string     `json:"dc"`   // designated coordinator as this node sees it
+	ConfigHash  string     `json:"config_hash"`
+	Incarnation uint64     `json:"incarnation"`
+	Uptime      string     `json:"uptime"`
+	Quorum      Quorum     `json:"quorum"`
+	Nodes       []Node     `json:"nodes"`
+	Resources   []Resource `json:"resources"`
+	Groups      []Group    `json:"groups"`
+	Warnings    []string   `json:"warnings"`
+	Drops       []Drop     `json:"drops"` // packets dropped by reason since start
+	Events      []Event    `json:"events"`
+}
+
+// Quorum says whether this node may run resources.
+type Quorum struct {
+	Mode       string   `json:"mode"`
+	Quorate    bool     `json:"quorate"`
+	Votes      int      `json:"votes"`
+	Expected   int      `json:"expected"`
+	WaitingFor []string `json:"waiting_for"` // wait_for_all: peers not seen yet
+}
+
+// Node is a cluster member as seen from the answering agent.
+type Node struct {
+	Name        string `json:"name"`
+	Self        bool   `json:"self"`
+	State       string `json:"state"` // online, pending, warn, offline, left, leaving, probing
+	Links       []Link `json:"links"`
+	Votes       int    `json:"votes"`
+	ConfigMatch bool   `json:"config_match"`
+	Incarnation uint64 `json:"incarnation,omitempty"`
+}
+
+// Link is one network path to a node.
+type Link struct {
+	Addr  string  `json:"addr"`
+	State string  `json:"state"` // up, dead, unknown; "local" for the answering node
+	RTT   string  `json:"rtt"`   // smoothed round trip, e.g. "180µs"; "" when unknown
+	Loss  float64 `json:"loss"`  // share of recent heartbeats lost, 0..1
+}
+
+// Resource is one configured resource and where it runs.
+type Resource struct {
+	Name       string         `json:"name"`
+	Kind       string         `json:"kind"`
+	Group      string         `json:"group"`
+	Instances  []Instance     `json:"instances"`
+	FailCounts map[string]int `json:"fail_counts,omitempty"` // node → count; 1000000 = INFINITY
+}
+
+// Instance is a resource's state on one node.
+type Instance struct {
+	Node  string `json:"node"`
+	State string `json:"state"` // running, starting, stopping, failed, blocked, unknown
+	Role  string `json:"role"`  // "started" (clones and promotion come later)
+}
+
+// Group is a group's placement.
+type Group struct {
+	Name    string   `json:"name"`
+	Members []string `json:"members"`
+	Owner   string   `json:"owner"`  // node holding it, "" if none
+	Target  string   `json:"target"` // node the placement wants, "" if none
+	Epoch   uint64   `json:"epoch"`
+	Scores  []Score  `json:"scores"`
+}
+
+// Score is a node's placement score for a group.
+type Score struct {
+	Node    string   `json:"node"`
+	Score   string   `json:"score"`
+	Reasons []string `json:"reasons"`
+}
+
+// Drop counts packets dropped for one reason.
+type Drop struct {
+	Reason string `json:"reason"`
+	Count  uint64 `json:"count"`
+}
+
+// Event is a recent decision or transition, newest last.
+type Event struct {
+	At      string `json:"at"` // since agent start
+	Message string `json:"message"`
+}

@@ -88,7 +88,7 @@ func score(m *config.Model, v View, g config.Group, node string) Score {
 	for _, c := range m.Constraints {
 		if c.Node == node && inGroup(c.Target) {
 			s.Total = add(s.Total, c.Score)
-			s.Reasons = append(s.Reasons, fmt.Sprintf("location %s on %s: %s", c.Target, node, FormatScore(c.Score)))
+			s.Reasons = append(s.Reasons, fmt.Sprintf("location %s on %s: %s", c.Target, node, config.FormatScore(c.Score)))
 		}
 	}
 	if v.Running[g.Name] == node && m.Defaults.Stickiness != 0 {
@@ -107,15 +107,4 @@ func score(m *config.Model, v View, g config.Group, node string) Score {
 		s.Reasons = append(s.Reasons, "no preference")
 	}
 	return s
-}
-
-// FormatScore prints a score as Pacemaker does: INFINITY, -INFINITY or a number.
-func FormatScore(s int) string {
-	switch {
-	case s >= Infinity:
-		return "INFINITY"
-	case s <= -Infinity:
-		return "-INFINITY"
-	}
-	return fmt.Sprint(s)
 }

@@ -67,3 +67,21 @@ type Message struct {
 	Groups     []Group
 	Log        []Entry
 }
+
+func (s ResState) String() string {
+	switch s {
+	case ResStopped:
+		return "stopped"
+	case ResStarting:
+		return "starting"
+	case ResRunning:
+		return "running"
+	case ResStopping:
+		return "stopping"
+	case ResFailed:
+		return "failed"
+	case ResBlocked:
+		return "blocked"
+	}
+	return "unknown"
+}

@@ -1,0 +1,168 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Report is what `tandem config check` prints: a summary, the failover
+// bound of each group, and warnings in plain words.
+type Report struct {
+	Summary  []string
+	Bounds   []GroupBound
+	Warnings []string
+}
+
+// GroupBound is the worst-case time from a node's death to its group
+// running on the survivor.
+type GroupBound struct {
+	Group   string
+	Bound   time.Duration
+	Explain string
+}
+
+// FalseDeathChance is R5 of docs/design.md: the chance that independent
+// loss p silences every link for a whole deadtime.
+func FalseDeathChance(t Timing, links int, p float64) float64 {
+	beats := float64(links) * float64(t.Deadtime) / float64(t.Keepalive)
+	return math.Pow(p, beats)
+}
+
+// Bound computes a group's two_node failover bound: detection (deadtime),
+// one agent loop (keepalive), each member's start timeout in order, and the
+// first gratuitous ARP, which goes out as the address is added.
+func Bound(m *Model, g Group) GroupBound {
+	b := GroupBound{Group: g.Name, Bound: m.Timing.Deadtime + m.Timing.Keepalive}
+	parts := []string{fmt.Sprintf("deadtime %v", m.Timing.Deadtime), fmt.Sprintf("loop %v", m.Timing.Keepalive)}
+	for _, name := range g.Members {
+		for _, r := range m.Resources {
+			if r.Name == name {
+				b.Bound += r.Ops.StartTimeout
+				parts = append(parts, fmt.Sprintf("start %s ≤ %v", name, r.Ops.StartTimeout))
+			}
+		}
+	}
+	b.Explain = strings.Join(parts, " + ")
+	return b
+}
+
+// Check explains a validated model.
+func Check(m *Model) Report {
+	var r Report
+	add := func(f string, a ...any) { r.Summary = append(r.Summary, fmt.Sprintf(f, a...)) }
+	warn := func(f string, a ...any) { r.Warnings = append(r.Warnings, fmt.Sprintf(f, a...)) }
+	add("cluster %s, config hash %016x, port %d, quorum %s (wait_for_all %v)", m.Cluster, m.Hash, m.Port, m.Quorum.Mode, m.Quorum.WaitForAll)
+	links := 0
+	for _, n := range m.Nodes {
+		var ls []string
+		for _, l := range n.Links {
+			ls = append(ls, l.String())
+		}
+		links = len(n.Links)
+		add("node %s: links %s", n.Name, strings.Join(ls, ", "))
+	}
+	t := m.Timing
+	add("timing: keepalive %v, warntime %v, deadtime %v (%d heartbeats), initdead %v", t.Keepalive, t.Warntime, t.Deadtime, int(t.Deadtime/t.Keepalive), t.Initdead)
+	chance := FalseDeathChance(t, links, 0.10)
+	add("chance that 10%% independent packet loss fakes a peer's death: %.1e per deadtime window (%d links × %d heartbeats)", chance, links, int(t.Deadtime/t.Keepalive))
+	for _, res := range m.Resources {
+		var what string
+		switch {
+		case res.IP != nil:
+			what = fmt.Sprintf("%s on %s", res.IP.Address, res.IP.Interface)
+			if res.IP.Label != "" {
+				what += " label " + res.IP.Label
+			}
+			what += fmt.Sprintf(", %d gratuitous ARPs %v apart", res.IP.ARPCount, res.IP.ARPInterval)
+			if res.IP.ARPRefresh > 0 {
+				what += fmt.Sprintf(", re-announced every %v", res.IP.ARPRefresh)
+			}
+		case res.Exec != nil && res.Exec.Daemon != "":
+			what = "supervised daemon: " + res.Exec.Daemon
+		case res.Exec != nil:
+			what = "start: " + res.Exec.Start
+		}
+		mon := "no monitor"
+		if res.Ops.MonitorInterval > 0 {
+			mon = fmt.Sprintf("monitor every %v", res.Ops.MonitorInterval)
+		}
+		add("resource %s (%s): %s; start ≤ %v, stop ≤ %v, %s", res.Name, res.Kind, what, res.Ops.StartTimeout, res.Ops.StopTimeout, mon)
+	}
+	for _, g := range m.Groups {
+		if !g.Implicit {
+			add("group %s: starts %s in this order, stops in reverse", g.Name, strings.Join(g.Members, " → "))
+		}
+		r.Bounds = append(r.Bounds, Bound(m, g))
+	}
+	for _, c := range m.Constraints {
+		add("location: %s prefers %s with score %s", c.Target, c.Node, FormatScore(c.Score))
+	}
+	add("default stickiness %d per member", m.Defaults.Stickiness)
+
+	var vips []string
+	for _, res := range m.Resources {
+		if res.IP != nil {
+			vips = append(vips, res.IP.Address.Addr().String())
+		}
+	}
+	if m.Quorum.Mode == "two_node" && len(vips) > 0 {
+		warn("two_node without fencing or witness: if the nodes lose sight of each other both will take the floating IP %s (the later taker gives it up when they see each other again)", strings.Join(vips, ", "))
+	}
+	if n := t.Deadtime / t.Keepalive; n < 5 {
+		warn("deadtime is only %d heartbeats: one burst of loss can cause a false failover; use at least 5", n)
+	}
+	if chance > 1e-6 {
+		warn("a false failover under 10%% loss is too likely (%.1e): add a link or raise deadtime/keepalive", chance)
+	}
+	if t.Initdead < 2*t.Deadtime {
+		warn("initdead %v is less than twice deadtime: a peer that boots slowly may be declared dead at start", t.Initdead)
+	}
+	if links == 1 {
+		warn("one link between the nodes: a cable or switch fault looks like a node death; add a second link on another network")
+	}
+	if m.Quorum.Mode == "two_node" && !m.Quorum.WaitForAll {
+		warn("wait_for_all is off: a node that boots alone starts everything after initdead, even if its peer is running it unseen")
+	}
+	for _, res := range m.Resources {
+		if res.Ops.MonitorInterval == 0 {
+			warn("%s is never monitored: a crash of it will not be noticed", res.Name)
+		}
+		if res.Exec != nil && res.Exec.Daemon == "" && res.Exec.Monitor == "" {
+			warn("%s has no monitor command: tandem can only remember whether it started it", res.Name)
+		}
+	}
+	return r
+}
+
+// FormatScore prints a score as Pacemaker does.
+func FormatScore(s int) string {
+	switch {
+	case s >= ScoreInfinity:
+		return "INFINITY"
+	case s <= -ScoreInfinity:
+		return "-INFINITY"
+	}
+	return fmt.Sprint(s)
+}
+
+// String renders the report for people.
+func (r Report) String() string {
+	var b strings.Builder
+	b.WriteString("Config is valid.\n\nSummary:\n")
+	for _, s := range r.Summary {
+		b.WriteString("  " + s + "\n")
+	}
+	b.WriteString("\nFailover bound (node death to group running on the survivor, worst case):\n")
+	for _, g := range r.Bounds {
+		fmt.Fprintf(&b, "  %-12s %8v = %s\n", g.Group, g.Bound, g.Explain)
+	}
+	if len(r.Warnings) > 0 {
+		b.WriteString("\nWarnings:\n")
+		for _, w := range r.Warnings {
+			b.WriteString("  ! " + w + "\n")
+		}
+	}
+	return b.String()
+}

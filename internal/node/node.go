@@ -1,0 +1,809 @@
+// Package node is tandem's sans-IO core: it composes membership, placement,
+// ownership and the state log into one deterministic state machine, driven
+// like etcd's raft.RawNode:
+//
+//	n.Step(now, input)   // a tick, a message, an operation's result, a shutdown
+//	rd := n.Ready()      // messages to send, operations to run, log lines
+//	...carry it out...
+//	n.Advance()
+//
+// Time comes in as now (monotonic, since an arbitrary origin); nothing here
+// reads a clock, a socket or a file, so the simulator can drive it.
+package node
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"tandem/internal/config"
+	"tandem/internal/membership"
+	"tandem/internal/ownership"
+	"tandem/internal/schedule"
+	"tandem/internal/statelog"
+	"tandem/internal/wire"
+)
+
+// Input is what a Step consumes: Tick, Receive, Result, Shutdown.
+type Input interface{ input() }
+
+// Tick lets time pass: heartbeats go out, deadlines fire.
+type Tick struct{}
+
+// Receive is an authenticated message from a peer on a link.
+type Receive struct {
+	From        string
+	Link        int
+	Incarnation uint64
+	Msg         *wire.Message
+}
+
+// Result is an operation's outcome, matched to its Action by ID.
+type Result struct {
+	ID      uint64
+	Outcome ownership.Outcome
+}
+
+// Shutdown asks for a graceful stop: release every resource in order, tell
+// the peers, then report Done.
+type Shutdown struct{}
+
+// Unblock releases a survivor held by wait_for_all (the operator vouches
+// that the peer is down).
+type Unblock struct{}
+
+func (Tick) input()     {}
+func (Receive) input()  {}
+func (Result) input()   {}
+func (Shutdown) input() {}
+func (Unblock) input()  {}
+
+// Outbound is a message for one peer on one link.
+type Outbound struct {
+	To   string
+	Link int
+	Msg  wire.Message
+}
+
+// Action is an operation for the executor. Every action gets exactly one Result.
+type Action struct {
+	ID       uint64
+	Resource string
+	Op       ownership.Op
+	Timeout  time.Duration
+}
+
+// Log is one line for the agent's log: a decision and why.
+type Log struct {
+	Level slog.Level
+	Msg   string
+	Attrs []slog.Attr
+}
+
+// Ready is everything the I/O shell must do now.
+type Ready struct {
+	Messages []Outbound
+	Actions  []Action
+	Logs     []Log
+	// PersistState is set when the state log changed and must reach disk.
+	PersistState bool
+	// Done is set once a graceful shutdown has released everything and said bye.
+	Done bool
+}
+
+// Config configures a Node.
+type Config struct {
+	Model       *config.Model
+	Self        string
+	Incarnation uint64
+	// State is the state log as persisted at the last run (fail counts, admin settings).
+	State []statelog.Entry
+}
+
+type pending struct {
+	member *ownership.Member
+	group  *ownership.Group
+	op     ownership.Op
+}
+
+// peer is what this node knows of another node from its heartbeats.
+type peer struct {
+	name        string
+	links       []string // addresses, for status
+	incarnation uint64
+	last        *wire.Message // latest heartbeat; nil before the first
+	echo        []echo        // per link
+	linkSeq     []uint32      // per link, our counter towards it
+	leftInc     uint64        // incarnation that said bye
+	hashWarned  bool
+}
+
+type echo struct {
+	sentAt   int64         // peer's SentAt of its last heartbeat on this link
+	received time.Duration // when we got it
+}
+
+// Node is one cluster member's core. Not safe for concurrent use.
+type Node struct {
+	m      *config.Model
+	self   string
+	inc    uint64
+	start  time.Duration
+	now    time.Duration
+	det    *membership.Detector
+	log    *statelog.Pair
+	peers  []*peer // sorted by name
+	groups []*ownership.Group
+	byRes  map[string]*ownership.Member
+	resCfg map[string]config.Resource
+	resGrp map[string]*ownership.Group
+
+	nextID    uint64
+	inflight  map[uint64]pending
+	monitorAt map[string]time.Duration // resource → next monitor
+	announce  map[string]time.Duration // ip resource → next refresh
+	probing   int                      // probes outstanding
+	clock     uint64                   // highest claim epoch seen
+
+	leaving   bool
+	done      bool
+	unblocked bool
+	sendNow   bool
+	nextBeat  time.Duration
+	healed    map[string]bool // group → keeper already re-announced for this conflict
+	placement schedule.Result
+	holdWhy   string // why starts are held, for the log on change
+
+	rd     Ready
+	events []eventRec
+}
+
+type eventRec struct {
+	at  time.Duration
+	msg string
+}
+
+const maxEvents = 64
+
+// New returns a node that starts by probing every resource.
+func New(cfg Config, now time.Duration) (*Node, error) {
+	m := cfg.Model
+	n := &Node{
+		m: m, self: cfg.Self, inc: cfg.Incarnation, start: now, now: now,
+		log:       statelog.NewPair(cfg.Self),
+		byRes:     map[string]*ownership.Member{},
+		resCfg:    map[string]config.Resource{},
+		resGrp:    map[string]*ownership.Group{},
+		inflight:  map[uint64]pending{},
+		monitorAt: map[string]time.Duration{},
+		announce:  map[string]time.Duration{},
+		healed:    map[string]bool{},
+	}
+	var mcfg membership.Config
+	mcfg.Keepalive, mcfg.Warntime, mcfg.Deadtime, mcfg.Initdead = m.Timing.Keepalive, m.Timing.Warntime, m.Timing.Deadtime, m.Timing.Initdead
+	found := false
+	for _, nd := range m.Nodes {
+		if nd.Name == cfg.Self {
+			found = true
+			continue
+		}
+		p := &peer{name: nd.Name, echo: make([]echo, len(nd.Links)), linkSeq: make([]uint32, len(nd.Links))}
+		for _, a := range nd.Links {
+			p.links = append(p.links, a.String())
+		}
+		n.peers = append(n.peers, p)
+		mcfg.Peers = append(mcfg.Peers, membership.Peer{Name: nd.Name, Links: len(nd.Links)})
+	}
+	if !found {
+		return nil, fmt.Errorf("node %q is not in %s (nodes: %s)", cfg.Self, m.Path, nodeNames(m))
+	}
+	slices.SortFunc(n.peers, func(a, b *peer) int { return cmp.Compare(a.name, b.name) })
+	n.det = membership.New(mcfg, now)
+	n.log.Merge(cfg.State)
+	for _, r := range m.Resources {
+		n.resCfg[r.Name] = r
+	}
+	for _, g := range m.Groups {
+		og := &ownership.Group{Name: g.Name, Implicit: g.Implicit}
+		for _, name := range g.Members {
+			mb := &ownership.Member{Name: name, IsIP: n.resCfg[name].Kind == config.KindIP, State: wire.ResUnknown}
+			og.Members = append(og.Members, mb)
+			n.byRes[name] = mb
+			n.resGrp[name] = og
+		}
+		n.groups = append(n.groups, og)
+	}
+	// Probe everything once: adopt or stop what already runs, never start twice.
+	for _, g := range n.groups {
+		for _, mb := range g.Members {
+			n.dispatch(g, mb, ownership.OpProbe)
+			n.probing++
+		}
+	}
+	n.logf(slog.LevelInfo, "agent started: probing resources", "node", n.self, "incarnation", n.inc, "resources", len(n.byRes))
+	n.nextBeat = now
+	return n, nil
+}
+
+func nodeNames(m *config.Model) string {
+	var s []string
+	for _, nd := range m.Nodes {
+		s = append(s, nd.Name)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Step feeds one input at time now.
+func (n *Node) Step(now time.Duration, in Input) {
+	if now > n.now {
+		n.now = now
+	}
+	switch in := in.(type) {
+	case Tick:
+	case Receive:
+		n.receive(in)
+	case Result:
+		n.result(in)
+	case Shutdown:
+		if !n.leaving {
+			n.leaving = true
+			n.sendNow = true
+			n.logf(slog.LevelInfo, "shutting down: releasing resources in order, then telling peers")
+		}
+	case Unblock:
+		if !n.unblocked {
+			n.unblocked = true
+			n.logf(slog.LevelWarn, "wait_for_all released by the operator: starting without having seen every peer")
+		}
+	}
+	for _, e := range n.det.Tick(n.now) {
+		n.memberEvent(e)
+	}
+	n.reconcile()
+	n.heartbeats()
+}
+
+// Ready returns what to do now; call Advance once it is carried out.
+func (n *Node) Ready() Ready { return n.rd }
+
+// Advance clears the Ready returned last.
+func (n *Node) Advance() { n.rd = Ready{Done: n.rd.Done} }
+
+// StateLog returns the state log's entries, for persistence.
+func (n *Node) StateLog() []statelog.Entry { return n.log.Entries() }
+
+func (n *Node) peer(name string) *peer {
+	for _, p := range n.peers {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+func (n *Node) receive(in Receive) {
+	p := n.peer(in.From)
+	if p == nil || in.Msg == nil || in.Link < 0 || in.Link >= len(p.echo) {
+		return
+	}
+	m := in.Msg
+	if in.Incarnation < p.incarnation {
+		return // the wire layer drops these; be safe anyway
+	}
+	if p.leftInc != 0 && in.Incarnation <= p.leftInc {
+		return // a late packet from an agent that already said bye
+	}
+	rtt := time.Duration(-1)
+	if m.EchoSentAt > 0 {
+		rtt = n.now - time.Duration(m.EchoSentAt) - time.Duration(m.EchoHeld)
+		if rtt < 0 {
+			rtt = 0
+		}
+	}
+	p.echo[in.Link] = echo{sentAt: m.SentAt, received: n.now}
+	if in.Incarnation > p.incarnation && p.incarnation != 0 {
+		n.logf(slog.LevelInfo, "peer restarted", "peer", p.name, "incarnation", in.Incarnation)
+	}
+	p.incarnation = in.Incarnation
+	var evs []membership.Event
+	if m.Type == wire.TypeBye {
+		p.leftInc = in.Incarnation
+		evs = n.det.Left(n.now, p.name, in.Incarnation)
+	} else {
+		evs = n.det.Heard(n.now, p.name, in.Link, in.Incarnation, m.LinkSeq, rtt)
+	}
+	prev := p.last
+	p.last = m
+	for _, e := range evs {
+		n.memberEvent(e)
+	}
+	if m.ConfigHash != n.m.Hash {
+		if !p.hashWarned {
+			p.hashWarned = true
+			n.logf(slog.LevelWarn, "config differs on peer: compare the files", "peer", p.name,
+				"peer_hash", fmt.Sprintf("%016x", m.ConfigHash), "our_hash", fmt.Sprintf("%016x", n.m.Hash))
+		}
+	} else if p.hashWarned {
+		p.hashWarned = false
+		n.logf(slog.LevelInfo, "config matches peer again", "peer", p.name)
+	}
+	for _, g := range m.Groups {
+		n.clock = max(n.clock, g.Epoch)
+	}
+	var es []statelog.Entry
+	for _, e := range m.Log {
+		es = append(es, statelog.Entry{Key: e.Key, Value: e.Value, Epoch: e.Epoch, Node: e.Node})
+	}
+	if ch := n.log.Merge(es); len(ch) > 0 {
+		n.rd.PersistState = true
+		for _, k := range ch {
+			v, _ := n.log.Get(k)
+			n.logf(slog.LevelInfo, "cluster state updated by peer", "peer", p.name, "key", k, "value", v)
+		}
+	}
+	if prev == nil || changedState(prev, m) {
+		// A peer's resources changed: act now rather than at the next tick.
+		n.sendNow = n.sendNow || prev == nil
+	}
+}
+
+func changedState(a, b *wire.Message) bool {
+	return a.Flags != b.Flags || !slices.Equal(a.Resources, b.Resources) || !slices.Equal(a.Groups, b.Groups)
+}
+
+func (n *Node) memberEvent(e membership.Event) {
+	lvl := slog.LevelInfo
+	if e.To == "dead" || e.To == "warn" {
+		lvl = slog.LevelWarn
+	}
+	if e.Link >= 0 {
+		n.logf(lvl, fmt.Sprintf("link %d to %s %s", e.Link, e.Peer, e.To), "peer", e.Peer, "link", e.Link, "from", e.From, "why", e.Reason)
+		return
+	}
+	n.logf(lvl, fmt.Sprintf("peer %s %s", e.Peer, e.To), "peer", e.Peer, "from", e.From, "why", e.Reason)
+	n.sendNow = true
+}
+
+func (n *Node) result(in Result) {
+	pd, ok := n.inflight[in.ID]
+	if !ok {
+		return
+	}
+	delete(n.inflight, in.ID)
+	mb, g, op, o := pd.member, pd.group, pd.op, in.Outcome
+	before := mb.State
+	if op == ownership.OpAnnounce {
+		if o.Err != "" {
+			n.logf(slog.LevelWarn, "announce failed", "resource", mb.Name, "err", o.Err)
+		}
+		return
+	}
+	startFailed := mb.Finished(op, o)
+	if op == ownership.OpProbe {
+		n.probing--
+		n.logf(slog.LevelInfo, "probe: "+mb.State.String(), "resource", mb.Name, "err", o.Err)
+		if n.probing == 0 {
+			n.logf(slog.LevelInfo, "all resources probed")
+		}
+	}
+	switch {
+	case startFailed:
+		n.setFail(mb.Name, schedule.Infinity)
+		n.logf(slog.LevelError, "start failed: banning the group from this node", "resource", mb.Name, "group", g.Name, "err", o.Err)
+	case op == ownership.OpStart:
+		n.logf(slog.LevelInfo, "started", "resource", mb.Name, "group", g.Name)
+	case op == ownership.OpStop && mb.State == wire.ResBlocked:
+		n.logf(slog.LevelError, "stop failed: resource blocked here, no takeover until it is cleaned up", "resource", mb.Name, "err", o.Err)
+	case op == ownership.OpStop:
+		n.logf(slog.LevelInfo, "stopped", "resource", mb.Name, "group", g.Name)
+	case op == ownership.OpMonitor && before == wire.ResRunning && mb.State == wire.ResFailed:
+		n.bumpFail(mb.Name)
+		n.logf(slog.LevelError, "monitor failed: recovering", "resource", mb.Name, "group", g.Name, "err", o.Err)
+	}
+	if mb.State == wire.ResRunning && before != wire.ResRunning {
+		n.scheduleMonitor(mb.Name)
+		if mb.IsIP {
+			n.scheduleAnnounce(mb.Name)
+		}
+	}
+	if !g.Active() {
+		g.Epoch, g.Demote = 0, false
+	}
+	if before != mb.State {
+		n.sendNow = true
+	}
+}
+
+func failKey(res, node string) string { return "fail/" + res + "/" + node }
+
+func (n *Node) failCount(res, node string) int {
+	v, ok := n.log.Get(failKey(res, node))
+	if !ok {
+		return 0
+	}
+	if v == "INFINITY" {
+		return schedule.Infinity
+	}
+	c, _ := strconv.Atoi(v)
+	return c
+}
+
+func (n *Node) setFail(res string, c int) {
+	v := strconv.Itoa(c)
+	if c >= schedule.Infinity {
+		v = "INFINITY"
+	}
+	n.log.Set(failKey(res, n.self), v)
+	n.rd.PersistState = true
+}
+
+func (n *Node) bumpFail(res string) {
+	if c := n.failCount(res, n.self); c < schedule.Infinity {
+		n.setFail(res, c+1)
+	}
+}
+
+func (n *Node) dispatch(g *ownership.Group, mb *ownership.Member, op ownership.Op) {
+	n.nextID++
+	r := n.resCfg[mb.Name]
+	var to time.Duration
+	switch op {
+	case ownership.OpStart:
+		to = r.Ops.StartTimeout
+	case ownership.OpStop:
+		to = r.Ops.StopTimeout
+	case ownership.OpAnnounce:
+		if r.IP != nil {
+			to = time.Duration(r.IP.ARPCount+1)*r.IP.ARPInterval + time.Second
+		}
+	default:
+		to = r.Ops.MonitorTimeout
+	}
+	if to <= 0 {
+		to = 20 * time.Second
+	}
+	mb.Dispatched(op)
+	n.inflight[n.nextID] = pending{member: mb, group: g, op: op}
+	n.rd.Actions = append(n.rd.Actions, Action{ID: n.nextID, Resource: mb.Name, Op: op, Timeout: to})
+}
+
+func (n *Node) busy(mb *ownership.Member) bool {
+	for _, p := range n.inflight {
+		if p.member == mb {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) scheduleMonitor(res string) {
+	iv := n.resCfg[res].Ops.MonitorInterval
+	if iv <= 0 {
+		delete(n.monitorAt, res)
+		return
+	}
+	n.monitorAt[res] = n.now + iv
+}
+
+func (n *Node) scheduleAnnounce(res string) {
+	r := n.resCfg[res]
+	if r.IP == nil || r.IP.ARPRefresh <= 0 {
+		return
+	}
+	n.announce[res] = n.now + r.IP.ARPRefresh
+}
+
+// live reports whether a peer counts as present: heard within deadtime.
+func (n *Node) live(p *peer) bool {
+	st := n.det.Peer(p.name).State
+	return st == membership.Up || st == membership.Warn
+}
+
+// peerActive reports whether a peer reports any member of g as possibly
+// running (anything but confirmed stopped, including not yet probed).
+func peerActive(p *peer, g *ownership.Group) bool {
+	return peerMembers(p, g, func(s wire.ResState) bool { return s != wire.ResStopped })
+}
+
+// peerHolds reports whether a peer reports any member of g as known to be
+// running or in transition: a holder, not merely undecided.
+func peerHolds(p *peer, g *ownership.Group) bool {
+	return peerMembers(p, g, func(s wire.ResState) bool { return s != wire.ResStopped && s != wire.ResUnknown })
+}
+
+func peerMembers(p *peer, g *ownership.Group, match func(wire.ResState) bool) bool {
+	if p.last == nil {
+		return false
+	}
+	for _, r := range p.last.Resources {
+		if match(r.State) && slices.ContainsFunc(g.Members, func(m *ownership.Member) bool { return m.Name == r.Name }) {
+			return true
+		}
+	}
+	return false
+}
+
+func peerEpoch(p *peer, group string) uint64 {
+	if p.last == nil {
+		return 0
+	}
+	for _, g := range p.last.Groups {
+		if g.Name == group {
+			return g.Epoch
+		}
+	}
+	return 0
+}
+
+// holds reports why starts are held: probes outstanding, a peer not yet
+// decided (within initdead), or wait_for_all.
+func (n *Node) holds() string {
+	if n.probing > 0 {
+		return "probing resources"
+	}
+	for _, p := range n.peers {
+		v := n.det.Peer(p.name)
+		if v.State == membership.Pending {
+			return "waiting for " + p.name + " (initdead)"
+		}
+		if n.m.Quorum.WaitForAll && !v.Seen && !n.unblocked {
+			return "wait_for_all: " + p.name + " has not been seen since start (tandem quorum unblock releases this)"
+		}
+		if n.live(p) && p.last != nil && p.last.Flags&wire.FlagProbing != 0 {
+			return "waiting for " + p.name + " to finish probing"
+		}
+	}
+	return ""
+}
+
+// laterTaker reports whether this node's claim on g is later than the
+// peer's: the later taker gives the group up after a split heals. Unclaimed
+// (adopted) copies count as latest; equal claims go by node name.
+func (n *Node) laterTaker(g *ownership.Group, p *peer) bool {
+	mine, theirs := g.Epoch, peerEpoch(p, g.Name)
+	inf := func(e uint64) uint64 {
+		if e == 0 {
+			return ^uint64(0)
+		}
+		return e
+	}
+	if inf(mine) != inf(theirs) {
+		return inf(mine) > inf(theirs)
+	}
+	return n.self > p.name
+}
+
+func (n *Node) view() schedule.View {
+	v := schedule.View{Running: map[string]string{}, FailCounts: map[string]map[string]int{}}
+	if !n.leaving {
+		v.Online = append(v.Online, n.self)
+	}
+	for _, p := range n.peers {
+		if n.live(p) && p.last != nil && p.last.Flags&(wire.FlagLeaving|wire.FlagProbing) == 0 {
+			v.Online = append(v.Online, p.name)
+		}
+	}
+	for _, g := range n.groups {
+		holder := ""
+		if g.Active() {
+			holder = n.self
+		}
+		for _, p := range n.peers {
+			if n.live(p) && peerHolds(p, g) && (holder == "" || n.laterTaker(g, p)) {
+				holder = p.name
+			}
+		}
+		if holder != "" {
+			v.Running[g.Name] = holder
+		}
+	}
+	for r := range n.byRes {
+		for _, nd := range n.m.Nodes {
+			if c := n.failCount(r, nd.Name); c > 0 {
+				if v.FailCounts[r] == nil {
+					v.FailCounts[r] = map[string]int{}
+				}
+				v.FailCounts[r][nd.Name] = c
+			}
+		}
+	}
+	return v
+}
+
+func (n *Node) reconcile() {
+	hold := n.holds()
+	if hold != n.holdWhy {
+		if hold != "" {
+			n.logf(slog.LevelInfo, "holding starts: "+hold)
+		} else if n.holdWhy != "" {
+			n.logf(slog.LevelInfo, "starts released")
+		}
+		n.holdWhy = hold
+	}
+	if n.probing > 0 {
+		return
+	}
+	v := n.view()
+	old := n.placement
+	n.placement = schedule.Place(n.m, v)
+	for _, g := range n.groups {
+		target := n.placement.Placement[g.Name]
+		if old.Placement != nil && old.Placement[g.Name] != target {
+			n.logf(slog.LevelInfo, "placement: "+g.Name+" → "+orNone(target), "group", g.Name, "scores", scoreLine(n.placement.Scores[g.Name]))
+		}
+		mayStart := hold == ""
+		for _, p := range n.peers {
+			if !n.live(p) {
+				if n.det.Peer(p.name).State == membership.Pending {
+					mayStart = false
+				}
+				continue
+			}
+			if !peerActive(p, g) {
+				n.healed[g.Name+"/"+p.name] = false
+				continue
+			}
+			mayStart = false // never start while a peer we hear holds it (S1)
+			if !g.Active() || g.Blocked() || !peerHolds(p, g) {
+				continue
+			}
+			// Split brain healed: both hold the group.
+			if n.laterTaker(g, p) {
+				if !g.Demote {
+					g.Demote = true
+					n.logf(slog.LevelWarn, "split brain: "+p.name+" also holds "+g.Name+" and took it first; stopping it here",
+						"group", g.Name, "peer", p.name, "our_epoch", g.Epoch, "peer_epoch", peerEpoch(p, g.Name))
+				}
+			} else if !n.healed[g.Name+"/"+p.name] {
+				n.healed[g.Name+"/"+p.name] = true
+				n.logf(slog.LevelWarn, "split brain: "+p.name+" also holds "+g.Name+"; keeping it here and re-announcing addresses",
+					"group", g.Name, "peer", p.name, "our_epoch", g.Epoch, "peer_epoch", peerEpoch(p, g.Name))
+				for _, mb := range g.Members {
+					if mb.IsIP && mb.State == wire.ResRunning && !n.busy(mb) {
+						n.dispatch(g, mb, ownership.OpAnnounce)
+					}
+				}
+			}
+		}
+		want := target == n.self && !n.leaving
+		if st, ok := g.Next(want, mayStart); ok {
+			if st.Claim {
+				n.clock++
+				g.Epoch = n.clock
+			}
+			n.logf(slog.LevelInfo, st.Op.String()+" "+st.Member.Name+": "+st.Why, "group", g.Name, "epoch", g.Epoch)
+			n.dispatch(g, st.Member, st.Op)
+			n.sendNow = true
+		} else if want && g.Running() && g.Epoch == 0 && mayStart {
+			// An adopted copy that no live peer disputes becomes a claim.
+			n.clock++
+			g.Epoch = n.clock
+			n.logf(slog.LevelInfo, "keeping "+g.Name+" found running at start", "group", g.Name, "epoch", g.Epoch)
+			n.sendNow = true
+		}
+	}
+	n.recurring()
+	if n.leaving && !n.done {
+		for _, g := range n.groups {
+			if g.Active() && !g.Blocked() {
+				return
+			}
+		}
+		for _, g := range n.groups {
+			if g.Blocked() {
+				n.logf(slog.LevelError, "leaving with "+g.Name+" blocked: a stop failed; clean it up by hand", "group", g.Name)
+			}
+		}
+		n.done = true
+		n.rd.Done = true
+		n.logf(slog.LevelInfo, "all resources released; saying bye")
+		n.sendAll(wire.TypeBye)
+	}
+}
+
+func (n *Node) recurring() {
+	// Walk groups and members in config order: map order would make the
+	// action sequence differ between runs of the same seed.
+	for _, g := range n.groups {
+		for _, mb := range g.Members {
+			if mb.State != wire.ResRunning {
+				delete(n.monitorAt, mb.Name)
+				delete(n.announce, mb.Name)
+				continue
+			}
+			if at, ok := n.monitorAt[mb.Name]; ok && n.now >= at && !n.busy(mb) {
+				n.dispatch(g, mb, ownership.OpMonitor)
+				n.scheduleMonitor(mb.Name)
+			}
+			if at, ok := n.announce[mb.Name]; ok && n.now >= at && !n.busy(mb) {
+				n.dispatch(g, mb, ownership.OpAnnounce)
+				n.scheduleAnnounce(mb.Name)
+			}
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(nowhere)"
+	}
+	return s
+}
+
+func scoreLine(sc []schedule.Score) string {
+	var parts []string
+	for _, s := range sc {
+		parts = append(parts, s.Node+"="+config.FormatScore(s.Total))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (n *Node) heartbeats() {
+	if n.done {
+		return
+	}
+	if !n.sendNow && n.now < n.nextBeat {
+		return
+	}
+	n.sendNow = false
+	n.nextBeat = n.now + n.m.Timing.Keepalive
+	n.sendAll(wire.TypeHeartbeat)
+}
+
+func (n *Node) sendAll(t wire.Type) {
+	base := n.message(t)
+	for _, p := range n.peers {
+		for l := range p.echo {
+			m := base
+			p.linkSeq[l]++
+			m.LinkSeq = p.linkSeq[l]
+			if e := p.echo[l]; e.sentAt != 0 {
+				m.EchoSentAt = e.sentAt
+				m.EchoHeld = int64(n.now - e.received)
+			}
+			n.rd.Messages = append(n.rd.Messages, Outbound{To: p.name, Link: l, Msg: m})
+		}
+	}
+}
+
+func (n *Node) message(t wire.Type) wire.Message {
+	m := wire.Message{Type: t, ConfigHash: n.m.Hash, SentAt: int64(n.now)}
+	if n.probing > 0 {
+		m.Flags |= wire.FlagProbing
+	}
+	if n.leaving {
+		m.Flags |= wire.FlagLeaving
+	}
+	for _, g := range n.groups {
+		for _, mb := range g.Members {
+			m.Resources = append(m.Resources, wire.Resource{Name: mb.Name, State: mb.State})
+		}
+		m.Groups = append(m.Groups, wire.Group{Name: g.Name, Epoch: g.Epoch})
+	}
+	for _, e := range n.log.Entries() {
+		m.Log = append(m.Log, wire.Entry{Key: e.Key, Value: e.Value, Epoch: e.Epoch, Node: e.Node})
+	}
+	return m
+}
+
+func (n *Node) logf(lvl slog.Level, msg string, kv ...any) {
+	var attrs []slog.Attr
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, _ := kv[i].(string)
+		if s, ok := kv[i+1].(string); ok && s == "" {
+			continue // drop empty values (e.g. no error)
+		}
+		attrs = append(attrs, slog.Any(k, kv[i+1]))
+	}
+	n.rd.Logs = append(n.rd.Logs, Log{Level: lvl, Msg: msg, Attrs: attrs})
+	if lvl >= slog.LevelInfo {
+		n.events = append(n.events, eventRec{at: n.now - n.start, msg: msg})
+		if len(n.events) > maxEvents {
+			n.events = n.events[len(n.events)-maxEvents:]
+		}
+	}
+}

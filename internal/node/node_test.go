@@ -1,0 +1,404 @@
+package node
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem/internal/config"
+	"tandem/internal/ownership"
+	"tandem/internal/wire"
+)
+
+// pair is a two-node test harness in virtual time: a network with a fixed
+// delay that can be cut, and an executor whose operations take opDelay and
+// change a ground-truth world (which resources really run where).
+type pair struct {
+	t       *testing.T
+	m       *config.Model
+	now     time.Duration
+	nodes   map[string]*Node
+	world   map[string]map[string]bool // node → resource → running
+	cut     bool                       // link between the nodes cut both ways
+	down    map[string]bool            // crashed nodes
+	failOn  map[string]string          // resource → node where its start fails
+	flight  []flight
+	ops     []opRun
+	log     []string
+	done    map[string]bool
+	maxBoth time.Duration // longest time both nodes ran the vip
+	both    time.Duration // start of the current both-active window, -1 if none
+}
+
+type flight struct {
+	at  time.Duration
+	to  string
+	rcv Receive
+}
+
+type opRun struct {
+	at   time.Duration
+	node string
+	a    Action
+}
+
+const (
+	netDelay = time.Millisecond
+	opDelay  = 5 * time.Millisecond
+	step     = 5 * time.Millisecond
+)
+
+func testModel(stickiness, pref int) *config.Model {
+	ops := config.Ops{StartTimeout: time.Second, StopTimeout: time.Second, MonitorInterval: time.Second, MonitorTimeout: time.Second}
+	return &config.Model{
+		Path: "test.yaml", Cluster: "t", Hash: 42,
+		Timing: config.Timing{Keepalive: 100 * time.Millisecond, Warntime: 500 * time.Millisecond, Deadtime: time.Second, Initdead: 3 * time.Second},
+		Quorum: config.Quorum{Mode: "two_node", WaitForAll: true},
+		Nodes: []config.Node{
+			{Name: "a", Links: []netip.Addr{netip.MustParseAddr("198.18.0.10")}},
+			{Name: "b", Links: []netip.Addr{netip.MustParseAddr("198.18.0.11")}},
+		},
+		Resources: []config.Resource{
+			{Name: "vip", Kind: config.KindIP, Ops: ops, IP: &config.IPParams{ARPCount: 1, ARPInterval: time.Millisecond}},
+			{Name: "svc", Kind: config.KindExec, Ops: ops, Exec: &config.ExecParams{Daemon: "x"}},
+		},
+		Groups:      []config.Group{{Name: "voice", Members: []string{"vip", "svc"}}},
+		Constraints: []config.Location{{Target: "voice", Node: "a", Score: pref}},
+		Defaults:    config.Defaults{Stickiness: stickiness},
+	}
+}
+
+func newPair(t *testing.T, m *config.Model) *pair {
+	p := &pair{t: t, m: m, nodes: map[string]*Node{}, world: map[string]map[string]bool{},
+		down: map[string]bool{}, failOn: map[string]string{}, done: map[string]bool{}, both: -1}
+	for _, nd := range m.Nodes {
+		p.world[nd.Name] = map[string]bool{}
+		p.boot(nd.Name)
+	}
+	return p
+}
+
+func (p *pair) boot(name string) {
+	n, err := New(Config{Model: p.m, Self: name, Incarnation: uint64(p.now) + 1}, p.now)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.nodes[name] = n
+	delete(p.down, name)
+	delete(p.done, name)
+	p.drain(name)
+}
+
+// crash kills a node's agent; what it started keeps running in the world
+// unless killAll (a whole-machine death).
+func (p *pair) crash(name string, killAll bool) {
+	p.down[name] = true
+	if killAll {
+		p.world[name] = map[string]bool{}
+	}
+	p.ops = slices.DeleteFunc(p.ops, func(o opRun) bool { return o.node == name })
+	p.flight = slices.DeleteFunc(p.flight, func(f flight) bool { return f.to == name })
+}
+
+func (p *pair) drain(name string) {
+	n := p.nodes[name]
+	rd := n.Ready()
+	for _, l := range rd.Logs {
+		p.log = append(p.log, fmt.Sprintf("%v %s: %s", p.now, name, l.Msg))
+	}
+	for _, o := range rd.Messages {
+		if p.cut {
+			continue
+		}
+		msg := o.Msg
+		p.flight = append(p.flight, flight{at: p.now + netDelay, to: o.To, rcv: Receive{From: name, Link: o.Link, Incarnation: n.inc, Msg: &msg}})
+	}
+	for _, a := range rd.Actions {
+		p.ops = append(p.ops, opRun{at: p.now + opDelay, node: name, a: a})
+	}
+	if rd.Done {
+		p.done[name] = true
+	}
+	n.Advance()
+}
+
+func (p *pair) run(d time.Duration) {
+	end := p.now + d
+	for p.now < end {
+		p.now += step
+		// Take what is due first: handling it queues more (replies, new operations).
+		var due []flight
+		var later []flight
+		for _, f := range p.flight {
+			if f.at > p.now {
+				later = append(later, f)
+			} else {
+				due = append(due, f)
+			}
+		}
+		p.flight = later
+		for _, f := range due {
+			if !p.down[f.to] && !p.done[f.to] {
+				p.nodes[f.to].Step(p.now, f.rcv)
+				p.drain(f.to)
+			}
+		}
+		var dueOps, laterOps []opRun
+		for _, o := range p.ops {
+			if o.at > p.now {
+				laterOps = append(laterOps, o)
+			} else {
+				dueOps = append(dueOps, o)
+			}
+		}
+		p.ops = laterOps
+		for _, o := range dueOps {
+			if p.down[o.node] {
+				continue
+			}
+			p.nodes[o.node].Step(p.now, Result{ID: o.a.ID, Outcome: p.execute(o.node, o.a)})
+			p.drain(o.node)
+		}
+		for _, nd := range p.m.Nodes {
+			if n := p.nodes[nd.Name]; n != nil && !p.down[nd.Name] && !p.done[nd.Name] {
+				n.Step(p.now, Tick{})
+				p.drain(nd.Name)
+			}
+		}
+		p.check()
+	}
+}
+
+func (p *pair) execute(node string, a Action) ownership.Outcome {
+	w := p.world[node]
+	switch a.Op {
+	case ownership.OpStart:
+		if p.failOn[a.Resource] == node {
+			return ownership.Outcome{Err: "exit status 1"}
+		}
+		w[a.Resource] = true
+	case ownership.OpStop:
+		w[a.Resource] = false
+	case ownership.OpMonitor, ownership.OpProbe:
+		return ownership.Outcome{Running: w[a.Resource], Stopped: !w[a.Resource]}
+	}
+	return ownership.Outcome{}
+}
+
+// check tracks ground truth: how long both nodes ran the vip at once.
+func (p *pair) check() {
+	if p.world["a"]["vip"] && p.world["b"]["vip"] {
+		if p.both < 0 {
+			p.both = p.now
+		}
+		p.maxBoth = max(p.maxBoth, p.now-p.both)
+	} else {
+		p.both = -1
+	}
+}
+
+func (p *pair) holder(res string) string {
+	var h []string
+	for _, nd := range p.m.Nodes {
+		if p.world[nd.Name][res] {
+			h = append(h, nd.Name)
+		}
+	}
+	return strings.Join(h, ",")
+}
+
+func (p *pair) expect(res, want string) {
+	p.t.Helper()
+	if got := p.holder(res); got != want {
+		p.t.Fatalf("at %v %s runs on %q, want %q\nlog:\n%s", p.now, res, got, want, p.tail())
+	}
+}
+
+func (p *pair) tail() string {
+	l := p.log
+	if len(l) > 60 {
+		l = l[len(l)-60:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func (p *pair) logged(sub string) bool {
+	return slices.ContainsFunc(p.log, func(l string) bool { return strings.Contains(l, sub) })
+}
+
+func TestStartsOnPreferredNodeInOrder(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	p.expect("vip", "a")
+	p.expect("svc", "a")
+	if !p.logged("a: start vip: taking the group") || !p.logged("a: start svc") {
+		t.Fatalf("no ordered start in log:\n%s", p.tail())
+	}
+	if i, j := index(p.log, "start vip"), index(p.log, "start svc"); i > j {
+		t.Fatal("svc started before vip")
+	}
+}
+
+func index(l []string, sub string) int {
+	return slices.IndexFunc(l, func(s string) bool { return strings.Contains(s, sub) })
+}
+
+func TestHardFailureTakeoverAfterDeadtime(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	p.expect("vip", "a")
+	p.crash("a", true)
+	died := p.now
+	p.run(900 * time.Millisecond)
+	p.expect("vip", "") // not before deadtime
+	p.run(400 * time.Millisecond)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	if p.now-died > 1500*time.Millisecond {
+		t.Fatalf("takeover took %v", p.now-died)
+	}
+	if p.maxBoth > 0 {
+		t.Fatalf("both ran the vip for %v", p.maxBoth)
+	}
+}
+
+func TestGracefulShutdownHandsOffAtOnce(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	p.nodes["a"].Step(p.now, Shutdown{})
+	p.drain("a")
+	p.run(200 * time.Millisecond) // far less than deadtime
+	if !p.done["a"] {
+		t.Fatalf("a not done:\n%s", p.tail())
+	}
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	if i, j := index(p.log, "a: stop svc"), index(p.log, "a: stop vip"); i < 0 || j < 0 || i > j {
+		t.Fatalf("stops not in reverse order:\n%s", p.tail())
+	}
+	if p.maxBoth > 0 {
+		t.Fatalf("both ran the vip for %v", p.maxBoth)
+	}
+}
+
+func TestReturnNoFailbackWhileSticky(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	p.crash("a", true)
+	p.run(2 * time.Second)
+	p.expect("vip", "b")
+	p.boot("a")
+	p.run(2 * time.Second)
+	p.expect("vip", "b") // stickiness 200 > preference 50
+	if p.maxBoth > 0 {
+		t.Fatalf("both ran the vip for %v", p.maxBoth)
+	}
+}
+
+func TestReturnFailbackWhenPreferred(t *testing.T) {
+	p := newPair(t, testModel(10, 50))
+	p.run(2 * time.Second)
+	p.crash("a", true)
+	p.run(2 * time.Second)
+	p.expect("vip", "b")
+	p.boot("a")
+	p.run(2 * time.Second)
+	p.expect("vip", "a") // preference 50 > stickiness 20
+	p.expect("svc", "a")
+	if p.maxBoth > 0 {
+		t.Fatalf("both ran the vip for %v", p.maxBoth)
+	}
+}
+
+func TestStartFailureMovesGroup(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.failOn["svc"] = "a"
+	p.run(3 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	st := p.nodes["b"].Status()
+	var fc int
+	for _, r := range st.Resources {
+		if r.Name == "svc" {
+			fc = r.FailCounts["a"]
+		}
+	}
+	if fc == 0 || !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.Contains(w, "svc failed to start on a") }) {
+		t.Fatalf("status on b does not show the failure: %+v", st)
+	}
+}
+
+func TestSplitBrainHealEarlierTakerKeeps(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	p.expect("vip", "a")
+	p.cut = true
+	p.flight = nil
+	p.run(2 * time.Second)
+	p.expect("vip", "a,b") // two_node without fencing: expected during the split
+	p.cut = false
+	p.run(time.Second)
+	p.expect("vip", "a")
+	p.expect("svc", "a")
+	if !p.logged("b: split brain: a also holds voice and took it first") || !p.logged("a: split brain: b also holds voice; keeping it") {
+		t.Fatalf("heal not logged:\n%s", p.tail())
+	}
+}
+
+func TestAdoptsWhatRunsNoDoubleStart(t *testing.T) {
+	m := testModel(100, 50)
+	p := &pair{t: t, m: m, nodes: map[string]*Node{}, world: map[string]map[string]bool{"a": {}, "b": {"vip": true, "svc": true}},
+		down: map[string]bool{}, failOn: map[string]string{}, done: map[string]bool{}, both: -1}
+	p.boot("a")
+	p.boot("b")
+	p.run(3 * time.Second)
+	// b already ran the group: it keeps it (stickiness 200 > 50) and never starts it again.
+	p.expect("vip", "b")
+	if p.logged("b: start vip") || p.logged("b: start svc") {
+		t.Fatalf("b started something it already ran:\n%s", p.tail())
+	}
+	if p.maxBoth > 0 {
+		t.Fatalf("both ran the vip for %v", p.maxBoth)
+	}
+}
+
+func TestWaitForAllHoldsLoneNode(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.crash("b", true)
+	p.run(5 * time.Second)
+	p.expect("vip", "")
+	st := p.nodes["a"].Status()
+	if st.Quorum.Quorate || !slices.Contains(st.Quorum.WaitingFor, "b") {
+		t.Fatalf("quorum %+v, want waiting for b", st.Quorum)
+	}
+	p.nodes["a"].Step(p.now, Unblock{})
+	p.drain("a")
+	p.run(time.Second)
+	p.expect("vip", "a")
+}
+
+func TestMonitorFailureRestartsInPlace(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	p.world["a"]["svc"] = false // the service died behind our back
+	p.run(2 * time.Second)
+	p.expect("svc", "a")
+	if !p.logged("monitor failed: recovering") {
+		t.Fatalf("no recovery logged:\n%s", p.tail())
+	}
+}
+
+func TestHeartbeatsCarryEchoForRTT(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(time.Second)
+	st := p.nodes["a"].Status()
+	for _, nd := range st.Nodes {
+		if nd.Name == "b" && (nd.State != "online" || nd.Links[0].RTT == "") {
+			t.Fatalf("b as seen by a: %+v", nd)
+		}
+	}
+	_ = wire.TypeHeartbeat
+}

@@ -1,0 +1,184 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"tandem/internal/config"
+	"time"
+
+	"tandem/internal/membership"
+	"tandem/internal/schedule"
+	"tandem/internal/status"
+	"tandem/internal/wire"
+)
+
+func roundDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return ""
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// Status returns this node's view of the cluster (schema 1). The agent adds
+// what only it knows (packet drops).
+func (n *Node) Status() status.Status {
+	st := status.Status{
+		Schema:      status.Schema,
+		Cluster:     n.m.Cluster,
+		Node:        n.self,
+		ConfigHash:  fmt.Sprintf("%016x", n.m.Hash),
+		Incarnation: n.inc,
+		Uptime:      (n.now - n.start).Round(time.Second).String(),
+		Warnings:    []string{},
+		Drops:       []status.Drop{},
+		Events:      []status.Event{},
+	}
+	// Nodes.
+	votes := 0
+	for _, nd := range n.m.Nodes {
+		sn := status.Node{Name: nd.Name, Votes: 1, Links: []status.Link{}}
+		if nd.Name == n.self {
+			sn.Self, sn.State, sn.ConfigMatch, sn.Incarnation = true, "online", true, n.inc
+			switch {
+			case n.leaving:
+				sn.State = "leaving"
+			case n.probing > 0:
+				sn.State = "probing"
+			}
+			for _, a := range nd.Links {
+				sn.Links = append(sn.Links, status.Link{Addr: a.String(), State: "local"})
+			}
+			votes++
+			st.Nodes = append(st.Nodes, sn)
+			continue
+		}
+		p := n.peer(nd.Name)
+		v := n.det.Peer(nd.Name)
+		sn.State = peerStateName(v.State)
+		sn.Incarnation = p.incarnation
+		sn.ConfigMatch = p.last != nil && p.last.ConfigHash == n.m.Hash
+		if n.live(p) {
+			votes++
+			if p.last != nil && p.last.Flags&wire.FlagLeaving != 0 {
+				sn.State = "leaving"
+			} else if p.last != nil && p.last.Flags&wire.FlagProbing != 0 {
+				sn.State = "probing"
+			}
+		}
+		down := 0
+		for i, a := range p.links {
+			l := status.Link{Addr: a, State: "unknown"}
+			if i < len(v.Links) {
+				lv := v.Links[i]
+				l.State, l.RTT, l.Loss = lv.State.String(), roundDur(lv.RTT), lv.Loss
+				if lv.State == membership.LinkDead {
+					down++
+				}
+			}
+			sn.Links = append(sn.Links, l)
+		}
+		if n.live(p) && down > 0 {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%d of %d links to %s down", down, len(p.links), p.name))
+		}
+		if p.last != nil && !sn.ConfigMatch {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("config differs on %s (theirs %016x, ours %016x)", p.name, p.last.ConfigHash, n.m.Hash))
+		}
+		st.Nodes = append(st.Nodes, sn)
+	}
+	// Quorum: two_node keeps quorum with one vote once wait_for_all is satisfied.
+	st.Quorum = status.Quorum{Mode: n.m.Quorum.Mode, Votes: votes, Expected: len(n.m.Nodes), WaitingFor: []string{}}
+	for _, p := range n.peers {
+		if n.m.Quorum.WaitForAll && !n.det.Peer(p.name).Seen && !n.unblocked {
+			st.Quorum.WaitingFor = append(st.Quorum.WaitingFor, p.name)
+		}
+	}
+	st.Quorum.Quorate = len(st.Quorum.WaitingFor) == 0
+	if h := n.holds(); h != "" {
+		st.Warnings = append(st.Warnings, "blocked: "+h)
+	}
+	// Resources and groups.
+	v := n.view()
+	for _, g := range n.groups {
+		sg := status.Group{Name: g.Name, Owner: v.Running[g.Name], Epoch: g.Epoch, Scores: []status.Score{}}
+		if n.placement.Placement != nil {
+			sg.Target = n.placement.Placement[g.Name]
+			for _, s := range n.placement.Scores[g.Name] {
+				sg.Scores = append(sg.Scores, status.Score{Node: s.Node, Score: config.FormatScore(s.Total), Reasons: s.Reasons})
+			}
+		}
+		if g.Blocked() {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s is blocked on %s: a stop failed", g.Name, n.self))
+		}
+		for _, mb := range g.Members {
+			sg.Members = append(sg.Members, mb.Name)
+			r := status.Resource{Name: mb.Name, Kind: n.resCfg[mb.Name].Kind, Instances: []status.Instance{}}
+			if !g.Implicit {
+				r.Group = g.Name
+			}
+			if mb.State != wire.ResStopped {
+				r.Instances = append(r.Instances, status.Instance{Node: n.self, State: mb.State.String(), Role: "started"})
+			}
+			for _, p := range n.peers {
+				if !n.live(p) || p.last == nil {
+					continue
+				}
+				for _, pr := range p.last.Resources {
+					if pr.Name == mb.Name && pr.State != wire.ResStopped {
+						r.Instances = append(r.Instances, status.Instance{Node: p.name, State: pr.State.String(), Role: "started"})
+					}
+				}
+			}
+			for _, nd := range n.m.Nodes {
+				if c := n.failCount(mb.Name, nd.Name); c > 0 {
+					if r.FailCounts == nil {
+						r.FailCounts = map[string]int{}
+					}
+					r.FailCounts[nd.Name] = c
+					if c >= schedule.Infinity {
+						st.Warnings = append(st.Warnings, fmt.Sprintf("%s failed to start on %s: banned there until cleaned up", mb.Name, nd.Name))
+					}
+				}
+			}
+			st.Resources = append(st.Resources, r)
+		}
+		st.Groups = append(st.Groups, sg)
+	}
+	st.DC = n.dc(v)
+	for _, e := range n.events {
+		st.Events = append(st.Events, status.Event{At: e.at.Round(time.Millisecond).String(), Message: e.msg})
+	}
+	return st
+}
+
+// dc is two_node's designated coordinator: the node holding the first
+// active group, else the lowest-named online node.
+func (n *Node) dc(v schedule.View) string {
+	for _, g := range n.groups {
+		if h := v.Running[g.Name]; h != "" {
+			return h
+		}
+	}
+	if len(v.Online) == 0 {
+		return ""
+	}
+	return slices.Min(v.Online)
+}
+
+func peerStateName(s membership.State) string {
+	switch s {
+	case membership.Up:
+		return "online"
+	case membership.Warn:
+		return "warn"
+	case membership.Pending:
+		return "pending"
+	case membership.Left:
+		return "left"
+	}
+	return "offline"
+}

@@ -207,7 +207,7 @@ func (a *Agent) Monitor(ctx context.Context) (resource.State, error) {
 
 // startGrace is how long a daemon must stay up for its start to count: a
 // daemon that exits at once (bad config, port taken) is a failed start.
-const startGrace = 200 * time.Millisecond
+const startGrace = 50 * time.Millisecond
 
 func (a *Agent) startDaemon(ctx context.Context) error {
 	a.mu.Lock()

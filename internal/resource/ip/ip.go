@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/mdlayher/arp"
@@ -28,6 +29,10 @@ type Agent struct {
 	name string
 	p    config.IPParams
 	log  *slog.Logger
+
+	mu         sync.Mutex
+	stopBurst  context.CancelFunc // ends the background announcements of the last start
+	burstsDone sync.WaitGroup
 }
 
 // New returns the agent for resource name.
@@ -99,11 +104,62 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 	}
 	a.log.Info("address added", "address", a.p.Address, "interface", a.p.Interface, "label", a.p.Label)
-	return a.Announce(ctx)
+	if a.p.ARPCount == 0 {
+		return nil
+	}
+	// The first announcement goes out before Start returns; the rest follow
+	// in the background (IPaddr2's arp_bg), so the group's next member need
+	// not wait arp_count × arp_interval.
+	send, closeFn, err := a.openSender()
+	if err != nil {
+		return fmt.Errorf("start %s: %w", a.name, err)
+	}
+	if err := send(); err != nil {
+		closeFn()
+		return fmt.Errorf("start %s: announce: %w", a.name, err)
+	}
+	bctx, cancel := context.WithCancel(context.Background())
+	a.mu.Lock()
+	if a.stopBurst != nil {
+		a.stopBurst()
+	}
+	a.stopBurst = cancel
+	a.mu.Unlock()
+	a.burstsDone.Add(1)
+	go func() {
+		defer a.burstsDone.Done()
+		defer closeFn()
+		if err := a.repeat(bctx, send, a.p.ARPCount-1); err != nil && bctx.Err() == nil {
+			a.log.Warn("announce", "err", err)
+		}
+	}()
+	return nil
+}
+
+// repeat sends n more announcements, arp_interval apart.
+func (a *Agent) repeat(ctx context.Context, send func() error, n int) error {
+	for range n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(a.p.ARPInterval):
+		}
+		if err := send(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stop implements resource.Agent.
 func (a *Agent) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	if a.stopBurst != nil {
+		a.stopBurst() // never announce an address we no longer hold
+		a.stopBurst = nil
+	}
+	a.mu.Unlock()
+	a.burstsDone.Wait()
 	l, err := a.link()
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -141,28 +197,26 @@ func (a *Agent) Announce(ctx context.Context) error {
 	if a.p.ARPCount == 0 {
 		return nil
 	}
-	ifi, err := net.InterfaceByName(a.p.Interface)
-	if err != nil {
-		return fmt.Errorf("announce %s: %w", a.name, err)
-	}
-	send, closeFn, err := a.sender(ifi)
+	send, closeFn, err := a.openSender()
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", a.name, err)
 	}
 	defer closeFn()
-	for i := range a.p.ARPCount {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("announce %s: %w", a.name, ctx.Err())
-			case <-time.After(a.p.ARPInterval):
-			}
-		}
-		if err := send(); err != nil {
-			return fmt.Errorf("announce %s: %w", a.name, err)
-		}
+	if err := send(); err != nil {
+		return fmt.Errorf("announce %s: %w", a.name, err)
+	}
+	if err := a.repeat(ctx, send, a.p.ARPCount-1); err != nil {
+		return fmt.Errorf("announce %s: %w", a.name, err)
 	}
 	return nil
+}
+
+func (a *Agent) openSender() (func() error, func(), error) {
+	ifi, err := net.InterfaceByName(a.p.Interface)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.sender(ifi)
 }
 
 // sender opens the socket once per burst and returns a function sending one announcement.

@@ -1,0 +1,292 @@
+// Package agent is the I/O shell around the sans-IO core (package node): it
+// owns the UDP links, the clock, the executor that runs resource agents, the
+// state directory and the API socket, and carries out what the core decides.
+// It decides nothing itself.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"tandem/internal/api"
+	"tandem/internal/authkey"
+	"tandem/internal/config"
+	"tandem/internal/node"
+	"tandem/internal/status"
+	"tandem/internal/wire"
+)
+
+// Options configure an agent run.
+type Options struct {
+	Model  *config.Model
+	Self   string // this node's name
+	Socket string // API socket path
+	Log    *slog.Logger
+}
+
+type packet struct {
+	link int
+	from netip.AddrPort
+	data []byte
+}
+
+type statusReq struct {
+	reply   chan status.Status
+	unblock bool
+}
+
+// Agent runs one cluster node.
+type Agent struct {
+	o       Options
+	log     *slog.Logger
+	start   time.Time
+	core    *node.Node
+	sealer  *wire.Sealer
+	opener  *wire.Opener
+	conns   []*net.UDPConn
+	peers   map[string][]netip.AddrPort // peer → address per link
+	exec    *executor
+	recv    chan packet
+	reqs    chan statusReq
+	drops   *dropLog
+	sendErr map[string]time.Time // rate-limits send error lines per peer/link
+}
+
+// now is the agent's monotonic clock as the core sees it.
+func (a *Agent) now() time.Duration { return time.Since(a.start) }
+
+// Run runs the agent until ctx is cancelled (SIGTERM), then releases every
+// resource in order, tells the peers and returns.
+func Run(ctx context.Context, o Options) error {
+	m := o.Model
+	a := &Agent{o: o, log: o.Log, start: time.Now(), peers: map[string][]netip.AddrPort{},
+		recv: make(chan packet, 1024), reqs: make(chan statusReq), sendErr: map[string]time.Time{}}
+	var self *config.Node
+	var peerNames []string
+	for i, nd := range m.Nodes {
+		if nd.Name == o.Self {
+			self = &m.Nodes[i]
+			continue
+		}
+		peerNames = append(peerNames, nd.Name)
+		for _, l := range nd.Links {
+			a.peers[nd.Name] = append(a.peers[nd.Name], netip.AddrPortFrom(l, uint16(m.Port)))
+		}
+	}
+	if self == nil {
+		return fmt.Errorf("node %q is not listed in %s: use --node NAME with one of its nodes", o.Self, m.Path)
+	}
+	key, err := authkey.Load(m.KeyFile)
+	if err != nil {
+		return err
+	}
+	st, err := openState(m.StateDir)
+	if err != nil {
+		return err
+	}
+	inc, err := st.nextIncarnation(time.Now())
+	if err != nil {
+		return err
+	}
+	saved, err := st.loadLog()
+	if err != nil {
+		return err
+	}
+	if a.sealer, err = wire.NewSealer(key, m.Cluster, o.Self, inc, rand.Reader); err != nil {
+		return err
+	}
+	if a.opener, err = wire.NewOpener(key, m.Cluster, peerNames); err != nil {
+		return err
+	}
+	a.drops = newDropLog(a.log)
+	agents, err := buildAgents(m, a.log)
+	if err != nil {
+		return err
+	}
+	for i, l := range self.Links {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l, uint16(m.Port))))
+		if err != nil {
+			a.closeConns()
+			return fmt.Errorf("link %d: listen on %s port %d: %w", i, l, m.Port, err)
+		}
+		a.conns = append(a.conns, c)
+	}
+	defer a.closeConns()
+	ln, err := api.Listen(o.Socket)
+	if err != nil {
+		return err
+	}
+	apiCtx, stopAPI := context.WithCancel(context.Background())
+	defer stopAPI()
+	go func() {
+		if err := api.Serve(apiCtx, ln, a); err != nil {
+			a.log.Error("api stopped", "err", err)
+		}
+	}()
+	a.exec = newExecutor(agents, a.log)
+	defer a.exec.close()
+	for i, c := range a.conns {
+		go a.read(i, c)
+	}
+	a.core, err = node.New(node.Config{Model: m, Self: o.Self, Incarnation: inc, State: saved}, a.now())
+	if err != nil {
+		return err
+	}
+	a.log.Info("agent up", "node", o.Self, "cluster", m.Cluster, "incarnation", inc, "links", len(a.conns),
+		"config_hash", fmt.Sprintf("%016x", m.Hash), "socket", o.Socket)
+	return a.loop(ctx, st)
+}
+
+func (a *Agent) closeConns() {
+	for _, c := range a.conns {
+		c.Close()
+	}
+}
+
+// read feeds packets from one link to the loop. Decoding happens in the loop:
+// the replay window is the loop's state.
+func (a *Agent) read(link int, c *net.UDPConn) {
+	for {
+		buf := make([]byte, 64<<10)
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			a.log.Warn("link read", "link", link, "err", err)
+			time.Sleep(10 * time.Millisecond) // a persistent error must not spin
+			continue
+		}
+		select {
+		case a.recv <- packet{link: link, from: from, data: buf[:n]}:
+		default:
+			a.drops.count("queue-full", "")
+		}
+	}
+}
+
+func (a *Agent) loop(ctx context.Context, st *stateDir) error {
+	m := a.o.Model
+	period := min(m.Timing.Keepalive/4, 25*time.Millisecond)
+	period = max(period, time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	shutdown := ctx.Done()
+	var deadline <-chan time.Time
+	a.carryOut(st)
+	for {
+		select {
+		case p := <-a.recv:
+			a.deliver(p)
+		case r := <-a.exec.results:
+			a.core.Step(a.now(), r)
+		case <-tick.C:
+			a.core.Step(a.now(), node.Tick{})
+		case req := <-a.reqs:
+			if req.unblock {
+				a.core.Step(a.now(), node.Unblock{})
+			}
+			s := a.core.Status()
+			s.Drops = a.drops.snapshot(a.opener)
+			req.reply <- s
+		case <-shutdown:
+			shutdown = nil
+			a.core.Step(a.now(), node.Shutdown{})
+			var worst time.Duration
+			for _, r := range m.Resources {
+				worst += r.Ops.StopTimeout
+			}
+			deadline = time.After(worst + 5*time.Second)
+		case <-deadline:
+			return fmt.Errorf("shutdown: resources not released within their stop timeouts; exiting anyway")
+		}
+		if a.carryOut(st) {
+			a.log.Info("agent stopped: resources released, peers told")
+			return nil
+		}
+	}
+}
+
+func (a *Agent) deliver(p packet) {
+	pk, err := a.opener.Open(p.data)
+	if err != nil {
+		var de *wire.DropError
+		if errors.As(err, &de) {
+			a.drops.note(de, p.from)
+		}
+		return
+	}
+	a.core.Step(a.now(), node.Receive{From: pk.Sender, Link: p.link, Incarnation: pk.Incarnation, Msg: &pk.Msg})
+}
+
+// carryOut does what the core's Ready says; it reports whether the agent is done.
+func (a *Agent) carryOut(st *stateDir) bool {
+	rd := a.core.Ready()
+	for _, l := range rd.Logs {
+		a.log.LogAttrs(context.Background(), l.Level, l.Msg, l.Attrs...)
+	}
+	for _, o := range rd.Messages {
+		a.send(o)
+	}
+	for _, act := range rd.Actions {
+		a.exec.run(act)
+	}
+	if rd.PersistState {
+		if err := st.saveLog(a.core.StateLog()); err != nil {
+			a.log.Error("persist cluster state", "err", err)
+		}
+	}
+	a.core.Advance()
+	return rd.Done
+}
+
+func (a *Agent) send(o node.Outbound) {
+	addrs := a.peers[o.To]
+	if o.Link >= len(addrs) || o.Link >= len(a.conns) {
+		return
+	}
+	pkt, err := a.sealer.Seal(nil, &o.Msg)
+	if err != nil {
+		a.log.Error("seal", "peer", o.To, "err", err)
+		return
+	}
+	if _, err := a.conns[o.Link].WriteToUDPAddrPort(pkt, addrs[o.Link]); err != nil {
+		k := fmt.Sprintf("%s/%d", o.To, o.Link)
+		if time.Since(a.sendErr[k]) > 5*time.Second {
+			a.sendErr[k] = time.Now()
+			a.log.Warn("send heartbeat", "peer", o.To, "link", o.Link, "addr", addrs[o.Link], "err", err)
+		}
+	}
+}
+
+// Status implements api.Backend: the loop answers, so the view is consistent.
+func (a *Agent) Status(ctx context.Context) (status.Status, error) {
+	return a.ask(ctx, false)
+}
+
+// Unblock implements api.Backend.
+func (a *Agent) Unblock(ctx context.Context) error {
+	_, err := a.ask(ctx, true)
+	return err
+}
+
+func (a *Agent) ask(ctx context.Context, unblock bool) (status.Status, error) {
+	req := statusReq{reply: make(chan status.Status, 1), unblock: unblock}
+	select {
+	case a.reqs <- req:
+	case <-ctx.Done():
+		return status.Status{}, fmt.Errorf("agent busy: %w", ctx.Err())
+	}
+	select {
+	case s := <-req.reply:
+		return s, nil
+	case <-ctx.Done():
+		return status.Status{}, fmt.Errorf("agent busy: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"tandem/internal/config"
+	"tandem/internal/node"
+	"tandem/internal/ownership"
+	"tandem/internal/resource"
+	"tandem/internal/resource/exec"
+	"tandem/internal/resource/ip"
+)
+
+// buildAgents makes a resource agent for every configured resource.
+func buildAgents(m *config.Model, log *slog.Logger) (map[string]resource.Agent, error) {
+	out := map[string]resource.Agent{}
+	for _, r := range m.Resources {
+		var (
+			ag  resource.Agent
+			err error
+		)
+		switch {
+		case r.IP != nil:
+			ag, err = ip.New(r.Name, *r.IP, log)
+		case r.Exec != nil:
+			ag, err = exec.New(r.Name, *r.Exec, log)
+		default:
+			err = fmt.Errorf("kind %q has no agent", r.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resource %s: %w", r.Name, err)
+		}
+		out[r.Name] = ag
+	}
+	return out, nil
+}
+
+// executor runs operations: one worker per resource, so operations on one
+// resource never overlap while different resources proceed in parallel.
+type executor struct {
+	queues  map[string]chan node.Action
+	results chan node.Result
+	cancel  context.CancelFunc
+}
+
+func newExecutor(agents map[string]resource.Agent, log *slog.Logger) *executor {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &executor{queues: map[string]chan node.Action{}, results: make(chan node.Result, 256), cancel: cancel}
+	for name, ag := range agents {
+		q := make(chan node.Action, 16) // the core keeps at most a few in flight per resource
+		e.queues[name] = q
+		go e.work(ctx, ag, q, log.With("resource", name))
+	}
+	return e
+}
+
+func (e *executor) run(a node.Action) {
+	q, ok := e.queues[a.Resource]
+	if !ok {
+		e.results <- node.Result{ID: a.ID, Outcome: ownership.Outcome{Err: "no agent for " + a.Resource}}
+		return
+	}
+	q <- a
+}
+
+func (e *executor) close() { e.cancel() }
+
+func (e *executor) work(ctx context.Context, ag resource.Agent, q chan node.Action, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-q:
+			began := time.Now()
+			o := do(ctx, ag, a)
+			lvl := slog.LevelDebug
+			if a.Op == ownership.OpStart || a.Op == ownership.OpStop || o.Err != "" {
+				lvl = slog.LevelInfo
+			}
+			log.Log(ctx, lvl, "operation done", "op", a.Op.String(), "took", time.Since(began).Round(time.Millisecond), "err", o.Err)
+			select {
+			case e.results <- node.Result{ID: a.ID, Outcome: o}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func do(parent context.Context, ag resource.Agent, a node.Action) ownership.Outcome {
+	ctx, cancel := context.WithTimeout(parent, a.Timeout)
+	defer cancel()
+	var err error
+	switch a.Op {
+	case ownership.OpStart:
+		err = ag.Start(ctx)
+	case ownership.OpStop:
+		err = ag.Stop(ctx)
+	case ownership.OpAnnounce:
+		if an, ok := ag.(resource.Announcer); ok {
+			err = an.Announce(ctx)
+		}
+	case ownership.OpMonitor, ownership.OpProbe:
+		st, err := ag.Monitor(ctx)
+		o := ownership.Outcome{Running: st == resource.Running, Stopped: st == resource.Stopped}
+		if err != nil {
+			o.Err = err.Error()
+		}
+		return o
+	}
+	if err != nil {
+		return ownership.Outcome{Err: fmt.Sprintf("%s: %v", a.Op, err)}
+	}
+	return ownership.Outcome{}
+}

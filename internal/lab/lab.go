@@ -1,0 +1,357 @@
+// Package lab runs a real tandem cluster inside network namespaces on this
+// machine: node namespaces and an observer on a bridge, real agents, a real
+// floating IP and a UDP echo service behind it. `tandem demo` and the
+// end-to-end tests both drive it, so what the demo shows is what the tests
+// check.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"tandem/internal/api"
+	"tandem/internal/authkey"
+	"tandem/internal/netns"
+	"tandem/internal/status"
+)
+
+// Spec describes the cluster to build.
+type Spec struct {
+	Prefix      string // namespace prefix, short (interface names are <= 15 chars)
+	Binary      string // tandem binary to run as the agents
+	Nodes       []string
+	Links       int // links per node, 1 or 2
+	Stickiness  int
+	Prefer      string // node the group prefers (score PreferScore)
+	PreferScore int
+	// FailStartOn names a node where the echo service's start fails.
+	FailStartOn string
+	Keepalive   time.Duration // default 100ms
+	Deadtime    time.Duration // default 1s
+	Initdead    time.Duration // default 3s
+	WaitForAll  bool
+	Log         io.Writer // agents' logs; nil discards
+}
+
+// Floating is the floating address the cluster moves, and EchoPort the service's port.
+var (
+	Floating = netip.MustParseAddr("198.18.0.100")
+)
+
+// EchoPort is the UDP port of the demo's echo service.
+const EchoPort = 7777
+
+// Cluster is a running lab cluster.
+type Cluster struct {
+	Spec  Spec
+	Topo  *netns.Topology
+	Dir   string // config, key, state dirs, sockets
+	mu    sync.Mutex
+	procs map[string]*exec.Cmd
+	exits map[string]chan error
+}
+
+// Start builds the topology, writes config and key, and starts every agent.
+func Start(ctx context.Context, s Spec) (*Cluster, error) {
+	if s.Links == 0 {
+		s.Links = 1
+	}
+	if s.Keepalive == 0 {
+		s.Keepalive = 100 * time.Millisecond
+	}
+	if s.Deadtime == 0 {
+		s.Deadtime = time.Second
+	}
+	if s.Initdead == 0 {
+		s.Initdead = 3 * time.Second
+	}
+	if s.Log == nil {
+		s.Log = io.Discard
+	}
+	if err := netns.Cleanup(s.Prefix); err != nil {
+		return nil, fmt.Errorf("lab: clean up an earlier run: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "tandem-"+s.Prefix+"-")
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	c := &Cluster{Spec: s, Dir: dir, procs: map[string]*exec.Cmd{}, exits: map[string]chan error{}}
+	topo, err := netns.Build(ctx, netns.Spec{Prefix: s.Prefix, Nodes: s.Nodes, Links: s.Links})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	c.Topo = topo
+	if err := c.writeFiles(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for _, n := range s.Nodes {
+		if err := c.StartAgent(n); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Config is the path of the cluster's config file.
+func (c *Cluster) Config() string { return filepath.Join(c.Dir, "tandem.yaml") }
+
+// Socket is the API socket of node n's agent.
+func (c *Cluster) Socket(n string) string { return filepath.Join(c.Dir, n, "tandem.sock") }
+
+func (c *Cluster) writeFiles() error {
+	s := c.Spec
+	key := filepath.Join(c.Dir, "authkey")
+	if err := authkey.Generate(key); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster: %s\nkey_file: %s\nport: 694\n", s.Prefix, key)
+	fmt.Fprintf(&b, "timing: {keepalive: %s, warntime: %s, deadtime: %s, initdead: %s}\n", s.Keepalive, s.Deadtime/2, s.Deadtime, s.Initdead)
+	fmt.Fprintf(&b, "quorum: {mode: two_node, wait_for_all: %v}\nnodes:\n", s.WaitForAll)
+	for _, n := range s.Nodes {
+		var links []string
+		for l := range s.Links {
+			links = append(links, c.Topo.NodeAddr(n, l).String())
+		}
+		fmt.Fprintf(&b, "  - {name: %s, links: [%s]}\n", n, strings.Join(links, ", "))
+	}
+	// The service binds the floating IP (ip_nonlocal_bind is set in the
+	// namespaces) so replies leave from it, as a SIP server should.
+	self, _ := os.Executable()
+	if c.Spec.Binary != "" {
+		self = c.Spec.Binary
+	}
+	daemon := fmt.Sprintf("exec %s echo --listen %s:%d --name $TANDEM_NODE", self, Floating, EchoPort)
+	if s.FailStartOn != "" {
+		daemon = fmt.Sprintf(`if [ "$TANDEM_NODE" = "%s" ]; then echo "simulated start failure" >&2; exit 1; fi; %s`, s.FailStartOn, daemon)
+	}
+	fmt.Fprintf(&b, `resources:
+  - name: vip
+    type: ip
+    params: {address: %s/24, interface: eth0, label: "eth0:0", arp_count: 3, arp_interval: 50ms}
+    ops: {monitor: {interval: 1s, timeout: 1s}}
+  - name: echo
+    type: exec
+    params:
+      daemon: '%s'
+    ops: {start: {timeout: 5s}, stop: {timeout: 5s}, monitor: {interval: 1s, timeout: 1s}}
+groups: [{name: service, members: [vip, echo]}]
+`, Floating, strings.ReplaceAll(daemon, "'", "''"))
+	if s.Prefer != "" {
+		fmt.Fprintf(&b, "constraints: [{location: service, node: %s, score: %d}]\n", s.Prefer, s.PreferScore)
+	}
+	fmt.Fprintf(&b, "defaults: {stickiness: %d}\n", s.Stickiness)
+	return os.WriteFile(c.Config(), []byte(b.String()), 0o600)
+}
+
+// StartAgent starts node n's agent (again).
+func (c *Cluster) StartAgent(n string) error {
+	bin := c.Spec.Binary
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	state := filepath.Join(c.Dir, n)
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "agent", "--config", c.Config(), "--node", n, "--socket", c.Socket(n), "--state-dir", state)
+	cmd.Env = append(os.Environ(), "TANDEM_NODE="+n)
+	cmd.Stdout = prefixWriter(c.Spec.Log, n)
+	cmd.Stderr = cmd.Stdout
+	cmd.Dir = state
+	if err := c.Topo.Start(n, cmd); err != nil {
+		return fmt.Errorf("lab: start agent %s: %w", n, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	c.mu.Lock()
+	c.procs[n], c.exits[n] = cmd, done
+	c.mu.Unlock()
+	return nil
+}
+
+// Kill SIGKILLs node n's agent (what it started dies with it via Pdeathsig,
+// the address stays as on a crashed machine unless the link is cut too).
+func (c *Cluster) Kill(n string) error { return c.signal(n, syscall.SIGKILL, 5*time.Second) }
+
+// Stop sends SIGTERM (graceful stop) and waits up to timeout for the agent to exit.
+func (c *Cluster) Stop(n string, timeout time.Duration) error {
+	return c.signal(n, syscall.SIGTERM, timeout)
+}
+
+func (c *Cluster) signal(n string, sig syscall.Signal, timeout time.Duration) error {
+	c.mu.Lock()
+	cmd, done := c.procs[n], c.exits[n]
+	delete(c.procs, n)
+	c.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("lab: agent %s is not running", n)
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err != nil && sig == syscall.SIGTERM && !errors.As(err, &ee) {
+			return err
+		}
+		return nil
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("lab: agent %s did not exit within %v of %v", n, timeout, sig)
+	}
+}
+
+// Status asks node n's agent for its status.
+func (c *Cluster) Status(ctx context.Context, n string) (status.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return api.NewClient(c.Socket(n)).Status(ctx)
+}
+
+// Owner returns the node that n's agent says holds the group, "" if none.
+func (c *Cluster) Owner(ctx context.Context, n string) (string, error) {
+	st, err := c.Status(ctx, n)
+	if err != nil {
+		return "", err
+	}
+	for _, g := range st.Groups {
+		if g.Name == "service" {
+			return g.Owner, nil
+		}
+	}
+	return "", nil
+}
+
+// HasFloating reports whether node n's namespace holds the floating address.
+func (c *Cluster) HasFloating(n string) (bool, error) {
+	addrs, err := c.Topo.Addrs(n)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range addrs {
+		if a.Addr() == Floating {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// WaitFor polls cond every 50ms until it holds or timeout passes.
+func WaitFor(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if last != nil {
+		return fmt.Errorf("%s: not within %v: %w", what, timeout, last)
+	}
+	return fmt.Errorf("%s: not within %v", what, timeout)
+}
+
+// WaitActive waits until exactly node n holds the address and its agent says it owns the group.
+func (c *Cluster) WaitActive(ctx context.Context, n string, timeout time.Duration) error {
+	return WaitFor(ctx, timeout, n+" active", func() (bool, error) {
+		has, err := c.HasFloating(n)
+		if err != nil || !has {
+			return false, err
+		}
+		st, err := c.Status(ctx, n)
+		if err != nil {
+			return false, err
+		}
+		for _, r := range st.Resources {
+			if r.Name != "echo" {
+				continue
+			}
+			for _, in := range r.Instances {
+				if in.Node == n && in.State == "running" {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+}
+
+// Close stops every agent and removes the namespaces and files.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.procs))
+	for n := range c.procs {
+		names = append(names, n)
+	}
+	c.mu.Unlock()
+	for _, n := range names {
+		_ = c.Kill(n)
+	}
+	var err error
+	if c.Topo != nil {
+		err = c.Topo.Close()
+	}
+	os.RemoveAll(c.Dir)
+	return err
+}
+
+// prefixWriter prefixes every line with the node's name.
+func prefixWriter(w io.Writer, name string) io.Writer {
+	return &prefixed{w: w, prefix: []byte(name + ": ")}
+}
+
+type prefixed struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix []byte
+	mid    bool
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		if !p.mid {
+			if _, err := p.w.Write(p.prefix); err != nil {
+				return 0, err
+			}
+		}
+		i := strings.IndexByte(string(b), '\n')
+		if i < 0 {
+			p.mid = true
+			_, err := p.w.Write(b)
+			return n, err
+		}
+		if _, err := p.w.Write(b[:i+1]); err != nil {
+			return 0, err
+		}
+		b = b[i+1:]
+		p.mid = false
+	}
+	return n, nil
+}

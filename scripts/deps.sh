@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing tandem needs on a fresh Debian 12 machine
+# (run as root). Safe to run again: it only installs what is missing.
+set -euo pipefail
+need=()
+for pair in ip:iproute2 nft:nftables; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v go >/dev/null 2>&1 || { echo "Go 1.26 is needed (https://go.dev/dl); /usr/local/go/bin must be on PATH" >&2; exit 1; }
+go mod download
+if ! command -v staticcheck >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi

@@ -1,0 +1,370 @@
+// Package e2e runs real tandem agents in network namespaces: real netlink
+// addresses, real gratuitous ARP, a real UDP service behind the floating IP.
+// A prober hits the service through the floating IP every 10 ms, and an
+// observer ARPs for the floating IP every 10 ms, recording every MAC that
+// answers. Needs root; CI runs it as root after the unit tests, with -p 1.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tandem/internal/lab"
+	"tandem/internal/probe"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("e2e: skipped: needs root to create network namespaces (CI runs as root)")
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "tandem-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "tandem")
+	out, err := exec.Command("go", "build", "-o", binary, "tandem/cmd/tandem").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build tandem: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuf collects agent logs; a failing test prints them.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// bound is the printed two_node failover bound for the lab's config:
+// deadtime + keepalive + start timeouts (5s for echo) — the correctness
+// deadline is 5 × bound + 5 s, generous on purpose: no timing asserts.
+const bound = time.Second + 100*time.Millisecond + 5*time.Second
+
+const deadline = 5*bound + 5*time.Second
+
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	cl    *lab.Cluster
+	logs  *syncBuf
+	pr    *probe.Prober
+	arp   *probe.ARPWatch
+	stop  context.CancelFunc
+	waits sync.WaitGroup
+}
+
+func start(t *testing.T, s lab.Spec) *env {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+	logs := &syncBuf{}
+	s.Binary, s.Log = binary, logs
+	if s.Nodes == nil {
+		s.Nodes = []string{"a", "b"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	e := &env{t: t, ctx: ctx, logs: logs}
+	cl, err := lab.Start(ctx, s)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	e.cl = cl
+	t.Cleanup(func() {
+		if e.stop != nil {
+			e.stop()
+		}
+		e.waits.Wait()
+		if t.Failed() {
+			t.Logf("agent logs:\n%s", logs.String())
+		}
+		if err := cl.Close(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		cancel()
+	})
+	return e
+}
+
+// observe starts the prober and the ARP watcher in the observer namespace.
+func (e *env) observe() {
+	e.t.Helper()
+	e.pr = probe.NewProber(netip.AddrPortFrom(lab.Floating, lab.EchoPort), 10*time.Millisecond)
+	err := e.cl.Topo.Do("obs", func() error {
+		if err := e.pr.Listen(); err != nil {
+			return err
+		}
+		var err error
+		e.arp, err = probe.NewARPWatch("eth0", lab.Floating, 10*time.Millisecond)
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	e.stop = cancel
+	e.waits.Add(2)
+	go func() { defer e.waits.Done(); _ = e.pr.Run(ctx) }()
+	go func() { defer e.waits.Done(); _ = e.arp.Run(ctx) }()
+}
+
+func (e *env) waitActive(n string) {
+	e.t.Helper()
+	if err := e.cl.WaitActive(e.ctx, n, deadline); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) waitAnswering(n string) time.Duration {
+	e.t.Helper()
+	t0 := time.Now()
+	if err := lab.WaitFor(e.ctx, deadline, "echo answered by "+n, func() (bool, error) {
+		return e.pr.Answering() == n, nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return time.Since(t0)
+}
+
+// exactlyOne asserts that only n holds the floating address.
+func (e *env) exactlyOne(n string) {
+	e.t.Helper()
+	for _, m := range e.cl.Spec.Nodes {
+		has, err := e.cl.HasFloating(m)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if has != (m == n) {
+			e.t.Fatalf("node %s holds the floating IP: %v, want %v", m, has, m == n)
+		}
+	}
+}
+
+// noDoubleAnswers asserts that no 10 ms window had two MACs answer ARP.
+func (e *env) noDoubleAnswers() {
+	e.t.Helper()
+	if c := e.arp.DoubleAnswers(10 * time.Millisecond); len(c) > 0 {
+		e.t.Fatalf("two MACs answered ARP for %s within 10 ms: %v", lab.Floating, c)
+	}
+}
+
+func (e *env) logOutages() {
+	for _, o := range e.pr.Outages(30 * time.Millisecond) {
+		e.t.Logf("outage %v (last answer from %s, next from %s)", o.Duration().Round(time.Millisecond), o.Before, o.After)
+	}
+}
+
+func defaultSpec(prefix string) lab.Spec {
+	return lab.Spec{Prefix: prefix, Stickiness: 100, Prefer: "a", PreferScore: 50, WaitForAll: true}
+}
+
+func TestHardFailure(t *testing.T) {
+	e := start(t, defaultSpec("te2hard"))
+	e.waitActive("a")
+	e.observe()
+	e.waitAnswering("a")
+	if err := e.cl.Topo.SetLink("a", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cl.Kill("a"); err != nil {
+		t.Fatal(err)
+	}
+	took := e.waitAnswering("b")
+	t.Logf("b answers %v after the kill", took.Round(time.Millisecond))
+	e.waitActive("b")
+	e.logOutages()
+	e.noDoubleAnswers()
+}
+
+func TestGracefulStop(t *testing.T) {
+	e := start(t, defaultSpec("te2grace"))
+	e.waitActive("a")
+	e.observe()
+	e.waitAnswering("a")
+	if err := e.cl.Stop("a", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	took := e.waitAnswering("b")
+	t.Logf("b answers %v after a's agent exited", took.Round(time.Millisecond))
+	e.waitActive("b")
+	e.exactlyOne("b")
+	e.logOutages()
+	e.noDoubleAnswers()
+	if !strings.Contains(e.logs.String(), "all resources released; saying bye") {
+		t.Fatal("a did not release and say bye")
+	}
+}
+
+func TestReturnNoFailbackWhileSticky(t *testing.T) {
+	e := start(t, defaultSpec("te2stick"))
+	e.waitActive("a")
+	e.observe()
+	if err := e.cl.Kill("a"); err != nil {
+		t.Fatal(err)
+	}
+	// The address stays on a crashed node's interface: take it away as a reboot would.
+	if err := e.cl.Topo.SetLink("a", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	e.waitActive("b")
+	if err := e.cl.Topo.FlushAddr("a", lab.Floating); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cl.Topo.SetLink("a", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cl.StartAgent("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.WaitFor(e.ctx, deadline, "a back online as seen by b", func() (bool, error) {
+		st, err := e.cl.Status(e.ctx, "b")
+		if err != nil {
+			return false, err
+		}
+		for _, n := range st.Nodes {
+			if n.Name == "a" && n.State == "online" {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Stickiness 200 (100 × 2 members) outweighs the preference 50: no failback.
+	time.Sleep(3 * time.Second) // a bounded look for a move that must not happen
+	e.exactlyOne("b")
+	if o, _ := e.cl.Owner(e.ctx, "a"); o != "b" {
+		t.Fatalf("a says the owner is %q, want b", o)
+	}
+	e.noDoubleAnswers()
+}
+
+func TestReturnFailbackWhenPreferred(t *testing.T) {
+	s := defaultSpec("te2back")
+	s.Stickiness = 10 // 20 < 50: the preference wins
+	e := start(t, s)
+	e.waitActive("a")
+	e.observe()
+	if err := e.cl.Kill("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cl.Topo.SetLink("a", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	e.waitActive("b")
+	if err := e.cl.Topo.FlushAddr("a", lab.Floating); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cl.Topo.SetLink("a", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cl.StartAgent("a"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitActive("a")
+	e.waitAnswering("a")
+	e.exactlyOne("a")
+	e.logOutages()
+	e.noDoubleAnswers()
+}
+
+func TestStartFailureMovesGroup(t *testing.T) {
+	s := defaultSpec("te2fail")
+	s.FailStartOn = "a"
+	e := start(t, s)
+	e.waitActive("b")
+	e.observe()
+	e.waitAnswering("b")
+	e.exactlyOne("b")
+	st, err := e.cl.Status(e.ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range st.Resources {
+		if r.Name == "echo" && r.FailCounts["a"] > 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("status does not show echo's failure on a: %+v", st.Resources)
+	}
+}
+
+func TestSplitThenHeal(t *testing.T) {
+	e := start(t, defaultSpec("te2split"))
+	e.waitActive("a")
+	e.observe()
+	e.waitAnswering("a")
+	if err := e.cl.Topo.Block("a", "b", true); err != nil {
+		t.Fatal(err)
+	}
+	// two_node without fencing: both take the IP during the split — expected.
+	e.waitActive("b")
+	t.Log("split: both nodes hold the floating IP, as two_node without fencing must")
+	if err := e.cl.Topo.Block("a", "b", false); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	if err := lab.WaitFor(e.ctx, deadline, "exactly one holder after the heal", func() (bool, error) {
+		ha, err := e.cl.HasFloating("a")
+		if err != nil {
+			return false, err
+		}
+		hb, err := e.cl.HasFloating("b")
+		return ha != hb, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one holder %v after the heal", time.Since(healed).Round(time.Millisecond))
+	e.exactlyOne("a") // a took it first: a keeps it
+	e.waitAnswering("a")
+	if !strings.Contains(e.logs.String(), "keeping it here and re-announcing") {
+		t.Fatal("the keeper did not log the heal")
+	}
+}
+
+// The detector must fire when the address really is on two nodes.
+func TestNegativeControlDoubleHolder(t *testing.T) {
+	e := start(t, defaultSpec("te2neg"))
+	e.waitActive("a")
+	e.observe()
+	e.waitAnswering("a")
+	if err := e.cl.Topo.AddAddr("b", netip.PrefixFrom(lab.Floating, 24)); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.WaitFor(e.ctx, 5*time.Second, "detector fires", func() (bool, error) {
+		return len(e.arp.DoubleAnswers(10*time.Millisecond)) > 0, nil
+	}); err != nil {
+		t.Fatalf("the double-answer detector did not fire with the address on both nodes: %v", err)
+	}
+}

@@ -1,0 +1,190 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const good = `cluster: t
+key_file: /tmp/k
+nodes:
+  - {name: a, links: [198.18.0.10]}
+  - {name: b, links: [198.18.0.11]}
+resources:
+  - name: vip
+    type: ip
+    params: {address: 198.18.0.100/24, interface: eth0, label: "eth0:0"}
+  - name: svc
+    type: exec
+    params: {daemon: "sleep 100"}
+groups: [{name: g, members: [vip, svc]}]
+constraints: [{location: g, node: a, score: 50}]
+`
+
+func TestDefaults(t *testing.T) {
+	m, err := Parse("t.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Port != 694 || m.Timing.Keepalive != 100*time.Millisecond || m.Timing.Warntime != 500*time.Millisecond ||
+		m.Timing.Deadtime != time.Second || m.Timing.Initdead != 10*time.Second {
+		t.Errorf("defaults: port %d timing %+v", m.Port, m.Timing)
+	}
+	if m.Quorum.Mode != "two_node" || !m.Quorum.WaitForAll || m.StateDir != DefaultStateDir || m.Socket != DefaultSocket {
+		t.Errorf("defaults: quorum %+v state %s socket %s", m.Quorum, m.StateDir, m.Socket)
+	}
+	r := m.Resources[0]
+	if r.IP.ARPCount != 5 || r.IP.ARPInterval != 200*time.Millisecond || r.Ops.StartTimeout != 20*time.Second || r.Ops.MonitorInterval != 10*time.Second {
+		t.Errorf("resource defaults: %+v %+v", r.IP, r.Ops)
+	}
+	if m.Hash == 0 {
+		t.Error("no config hash")
+	}
+}
+
+func TestImplicitGroups(t *testing.T) {
+	src := strings.Replace(good, "groups: [{name: g, members: [vip, svc]}]\nconstraints: [{location: g, node: a, score: 50}]\n", "", 1)
+	m, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Groups) != 2 || !m.Groups[0].Implicit || m.Groups[0].Members[0] != "vip" {
+		t.Fatalf("groups %+v", m.Groups)
+	}
+}
+
+// Every error names file:line:col, the field, and what is allowed.
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, from, to, want string
+	}{
+		{"unknown top-level key", "cluster: t\n", "cluster: t\nclustr: x\n", `t.yaml:2:1: (top level): unknown field "clustr"; allowed: cluster, key_file, port`},
+		{"unknown nested key", "key_file: /tmp/k\n", "key_file: /tmp/k\ntiming: {keepalive: 100ms, deadtim: 1s}\n", `t.yaml:3:28: timing: unknown field "deadtim"; allowed: keepalive, warntime, deadtime, initdead`},
+		{"bad duration", "key_file: /tmp/k\n", "key_file: /tmp/k\ntiming: {keepalive: 100}\n", `t.yaml:3:10: timing.keepalive: "100" is not a duration: write it like 100ms`},
+		{"timing order", "key_file: /tmp/k\n", "key_file: /tmp/k\ntiming: {deadtime: 400ms}\n", `timing.deadtime: 400ms must be longer than warntime (500ms)`},
+		{"majority", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: majority}\n", `t.yaml:3:10: quorum.mode: majority mode is not available yet (it comes with raft); allowed: two_node`},
+		{"bad mode", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: three_node}\n", `quorum.mode: "three_node": allowed: two_node`},
+		{"port", "key_file: /tmp/k\n", "key_file: /tmp/k\nport: 70000\n", `t.yaml:3:1: port: 70000: allowed: 1..65535`},
+		{"label prefix", `label: "eth0:0"`, `label: "eth1:0"`, `t.yaml:9:57: resources[0].params.label: "eth1:0" must start with the interface name "eth0"`},
+		{"label too long", `label: "eth0:0"`, `label: "eth0:0123456789abc"`, `resources[0].params.label: "eth0:0123456789abc" is 18 characters: allowed: at most 15`},
+		{"label on ipv6", `198.18.0.100/24, interface: eth0, label: "eth0:0"`, `2001:db8::100/64, interface: eth0, label: "eth0:0"`, `resources[0].params.label: labels are for IPv4 addresses only`},
+		{"bad address", "198.18.0.100/24", "198.18.0.300/24", `resources[0].params.address: "198.18.0.300/24" is not an address with prefix length`},
+		{"unknown param", `label: "eth0:0"}`, `label: "eth0:0", nic: eth0}`, `resources[0].params.nic: unknown param for type ip; allowed: address, interface, label, arp_count, arp_interval, arp_refresh`},
+		{"unknown type", "type: exec", "type: ocf", `t.yaml:11:5: resources[1].type: "ocf": allowed: ip, exec`},
+		{"exec needs commands", `params: {daemon: "sleep 100"}`, `params: {start: "x"}`, `resources[1].params: needs daemon: COMMAND, or start: and stop: commands`},
+		{"unknown op", "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {restart: {timeout: 1s}}\n", `resources[1].ops: unknown field "restart"; allowed: start, stop, monitor`},
+		{"missing member", "members: [vip, svc]", "members: [vip, svcx]", `t.yaml:13:35: groups[0].members[1]: no resource named "svcx"`},
+		{"bad score", "score: 50", "score: lots", `constraints[0].score: "lots": allowed: a whole number, INFINITY or -INFINITY`},
+		{"unknown node", "node: a, score", "node: c, score", `constraints[0].node: no node named "c"`},
+		{"three nodes", "  - {name: b, links: [198.18.0.11]}\n", "  - {name: b, links: [198.18.0.11]}\n  - {name: c, links: [198.18.0.12]}\n", `nodes: two_node mode needs exactly 2 nodes, found 3`},
+		{"link count", "  - {name: b, links: [198.18.0.11]}\n", "  - {name: b, links: [198.18.0.11, 198.18.1.11]}\n", `nodes[1].links: 2 links, but nodes[0] has 1`},
+		{"duplicate link", "links: [198.18.0.11]", "links: [198.18.0.10]", `nodes[1].links[0]: 198.18.0.10 is already a link of a`},
+		{"bad node name", "{name: b,", "{name: B_x,", `nodes[1].name: node name "B_x": allowed: lower-case letters`},
+		{"fencing", "key_file: /tmp/k\n", "key_file: /tmp/k\nfencing: {enabled: true}\n", `fencing.enabled: fencing is not available yet`},
+		{"wrong type", "key_file: /tmp/k\n", "key_file: /tmp/k\nport: [1]\n", `t.yaml:3:7: port: wrong type`},
+		{"syntax", "cluster: t\n", "cluster: [t\n", `t.yaml:2:1: `},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(good, tt.from) {
+				t.Fatalf("test bug: %q not in the base config", tt.from)
+			}
+			_, err := Parse("t.yaml", []byte(strings.Replace(good, tt.from, tt.to, 1)))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExampleAndReport(t *testing.T) {
+	m, err := Load(filepath.Join("..", "..", "examples", "freeswitch-pair.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := m.Groups[0]; g.Name != "voice" || strings.Join(g.Members, ",") != "vip,dahdi,fonulator,freeswitch" {
+		t.Fatalf("voice group %+v", g)
+	}
+	if ip := m.Resources[0].IP; ip.Label != "eth0:0" || ip.Address.String() != "10.101.20.219/24" {
+		t.Fatalf("vip %+v", ip)
+	}
+	got := Check(m).String()
+	golden := filepath.Join("testdata", "freeswitch-pair.check")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("config check report changed (rerun with -update and review the diff):\n%s", got)
+	}
+	for _, w := range []string{"two_node without fencing or witness: if the nodes lose sight of each other both will take the floating IP 10.101.20.219", "one link between the nodes"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("report lacks warning %q", w)
+		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	src := strings.Replace(good, "key_file: /tmp/k\n", "key_file: /tmp/k\ntiming: {keepalive: 300ms, warntime: 500ms, deadtime: 1s, initdead: 1s}\n", 1)
+	m, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(m).String()
+	for _, w := range []string{"deadtime is only 3 heartbeats", "false failover under 10% loss is too likely", "initdead 1s is less than twice deadtime"} {
+		if !strings.Contains(r, w) {
+			t.Errorf("report lacks %q:\n%s", w, r)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	if b, err := os.ReadFile(filepath.Join("..", "..", "examples", "freeswitch-pair.yaml")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("cluster: [x\n"))
+	f.Add([]byte("nodes: {a: 1}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		// A model that parsed is self-consistent.
+		names := map[string]bool{}
+		for _, r := range m.Resources {
+			names[r.Name] = true
+			if (r.Kind == KindIP) != (r.IP != nil) || (r.Kind == KindExec) != (r.Exec != nil) {
+				t.Fatalf("resource %s kind %s without its params", r.Name, r.Kind)
+			}
+		}
+		for _, g := range m.Groups {
+			for _, mem := range g.Members {
+				if !names[mem] {
+					t.Fatalf("group %s has unknown member %s", g.Name, mem)
+				}
+			}
+		}
+		if m.Timing.Keepalive <= 0 || m.Timing.Deadtime <= m.Timing.Warntime {
+			t.Fatalf("bad timing %+v", m.Timing)
+		}
+		_ = Check(m).String()
+	})
+}

@@ -33,7 +33,11 @@ Ctrl-C or error. Needs root.`,
 			if verbose {
 				logw = g.stderr
 			}
-			return runDemo(cmd.Context(), g.stdout, logw)
+			err := runDemo(cmd.Context(), g.stdout, logw)
+			if err != nil && cmd.Context().Err() != nil {
+				return fmt.Errorf("interrupted; everything the demo made is removed")
+			}
+			return err
 		},
 	}
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the agents' logs")

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"tandem/internal/config"
 	"tandem/internal/lab"
 	"tandem/internal/probe"
 )
@@ -63,15 +64,13 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// bound is the printed two_node failover bound for the lab's config:
-// deadtime + keepalive + start timeouts (5s for echo) — the correctness
-// deadline is 5 × bound + 5 s, generous on purpose: no timing asserts.
-const bound = time.Second + 100*time.Millisecond + 5*time.Second
-
-const deadline = 5*bound + 5*time.Second
 
 type env struct {
-	t     *testing.T
+	t *testing.T
+	// deadline is the one correctness deadline: 5 × the failover bound that
+	// `tandem config check` prints for the lab's config, + 5 s. Generous on
+	// purpose: these tests assert what happens, never how fast.
+	deadline time.Duration
 	ctx   context.Context
 	cl    *lab.Cluster
 	logs  *syncBuf
@@ -99,6 +98,11 @@ func start(t *testing.T, s lab.Spec) *env {
 		t.Fatal(err)
 	}
 	e.cl = cl
+	m, err := config.Load(cl.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deadline = 5*config.Bound(m, m.Groups[0]).Bound + 5*time.Second
 	t.Cleanup(func() {
 		if e.stop != nil {
 			e.stop()
@@ -139,7 +143,7 @@ func (e *env) observe() {
 
 func (e *env) waitActive(n string) {
 	e.t.Helper()
-	if err := e.cl.WaitActive(e.ctx, n, deadline); err != nil {
+	if err := e.cl.WaitActive(e.ctx, n, e.deadline); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -147,7 +151,7 @@ func (e *env) waitActive(n string) {
 func (e *env) waitAnswering(n string) time.Duration {
 	e.t.Helper()
 	t0 := time.Now()
-	if err := lab.WaitFor(e.ctx, deadline, "echo answered by "+n, func() (bool, error) {
+	if err := lab.WaitFor(e.ctx, e.deadline, "echo answered by "+n, func() (bool, error) {
 		return e.pr.Answering() == n, nil
 	}); err != nil {
 		e.t.Fatal(err)
@@ -245,7 +249,7 @@ func TestReturnNoFailbackWhileSticky(t *testing.T) {
 	if err := e.cl.StartAgent("a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := lab.WaitFor(e.ctx, deadline, "a back online as seen by b", func() (bool, error) {
+	if err := lab.WaitFor(e.ctx, e.deadline, "a back online as seen by b", func() (bool, error) {
 		st, err := e.cl.Status(e.ctx, "b")
 		if err != nil {
 			return false, err
@@ -318,6 +322,7 @@ func TestStartFailureMovesGroup(t *testing.T) {
 	if !found {
 		t.Fatalf("status does not show echo's failure on a: %+v", st.Resources)
 	}
+	e.noDoubleAnswers()
 }
 
 func TestSplitThenHeal(t *testing.T) {
@@ -335,7 +340,7 @@ func TestSplitThenHeal(t *testing.T) {
 		t.Fatal(err)
 	}
 	healed := time.Now()
-	if err := lab.WaitFor(e.ctx, deadline, "exactly one holder after the heal", func() (bool, error) {
+	if err := lab.WaitFor(e.ctx, e.deadline, "exactly one holder after the heal", func() (bool, error) {
 		ha, err := e.cl.HasFloating("a")
 		if err != nil {
 			return false, err

@@ -64,20 +64,19 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-
 type env struct {
 	t *testing.T
 	// deadline is the one correctness deadline: 5 × the failover bound that
 	// `tandem config check` prints for the lab's config, + 5 s. Generous on
 	// purpose: these tests assert what happens, never how fast.
 	deadline time.Duration
-	ctx   context.Context
-	cl    *lab.Cluster
-	logs  *syncBuf
-	pr    *probe.Prober
-	arp   *probe.ARPWatch
-	stop  context.CancelFunc
-	waits sync.WaitGroup
+	ctx      context.Context
+	cl       *lab.Cluster
+	logs     *syncBuf
+	pr       *probe.Prober
+	arp      *probe.ARPWatch
+	stop     context.CancelFunc
+	waits    sync.WaitGroup
 }
 
 func start(t *testing.T, s lab.Spec) *env {

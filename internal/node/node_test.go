@@ -402,3 +402,28 @@ func TestHeartbeatsCarryEchoForRTT(t *testing.T) {
 	}
 	_ = wire.TypeHeartbeat
 }
+
+func TestConfigMismatchShows(t *testing.T) {
+	ma, mb := testModel(100, 50), testModel(100, 50)
+	mb.Hash = 43
+	p := newPair(t, ma)
+	// Replace b with a node running a different config file.
+	n, err := New(Config{Model: mb, Self: "b", Incarnation: 7}, p.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.nodes["b"] = n
+	p.run(time.Second)
+	st := p.nodes["a"].Status()
+	if !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.HasPrefix(w, "config differs on b") }) {
+		t.Fatalf("no warning: %q", st.Warnings)
+	}
+	for _, nd := range st.Nodes {
+		if nd.Name == "b" && nd.ConfigMatch {
+			t.Fatal("b shown with a matching config")
+		}
+	}
+	if !p.logged("a: config differs on peer") {
+		t.Fatalf("not logged:\n%s", p.tail())
+	}
+}

@@ -1,0 +1,52 @@
+package api
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"tandem/internal/status"
+)
+
+type fake struct{ unblocked bool }
+
+func (f *fake) Status(context.Context) (status.Status, error) {
+	return status.Status{Schema: status.Schema, Cluster: "c", Node: "a"}, nil
+}
+
+func (f *fake) Unblock(context.Context) error { f.unblocked = true; return nil }
+
+func TestSocketIsRootOnlyAndServes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	sock := filepath.Join(dir, "tandem.sock")
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o700, sock: 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	b := &fake{}
+	go Serve(ctx, l, b)
+	c := NewClient(sock)
+	st, err := c.Status(ctx)
+	if err != nil || st.Node != "a" {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	if err := c.Unblock(ctx); err != nil || !b.unblocked {
+		t.Fatalf("unblock: %v", err)
+	}
+	// A second agent on the same socket is refused, not allowed to steal it.
+	if _, err := Listen(sock); err == nil {
+		t.Fatal("a second listener took over a live socket")
+	}
+}

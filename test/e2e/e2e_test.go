@@ -180,6 +180,17 @@ func (e *env) noDoubleAnswers() {
 	}
 }
 
+// logLines counts node n's agent log lines containing sub.
+func (e *env) logLines(n, sub string) int {
+	c := 0
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.HasPrefix(l, n+": ") && strings.Contains(l, sub) {
+			c++
+		}
+	}
+	return c
+}
+
 func (e *env) logOutages() {
 	for _, o := range e.pr.Outages(30 * time.Millisecond) {
 		e.t.Logf("outage %v (last answer from %s, next from %s)", o.Duration().Round(time.Millisecond), o.Before, o.After)
@@ -227,48 +238,50 @@ func TestGracefulStop(t *testing.T) {
 	}
 }
 
+// crashAndReturn crashes node n (agent SIGKILLed, link cut, its address
+// gone as after a reboot), waits for other to take over, then brings n back.
+func (e *env) crashAndReturn(n, other string) {
+	e.t.Helper()
+	if err := e.cl.Kill(n); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.cl.Topo.SetLink(n, 0, false); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitActive(other)
+	if err := e.cl.Topo.FlushAddr(n, lab.Floating); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.cl.Topo.SetLink(n, 0, true); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.cl.StartAgent(n); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func TestReturnNoFailbackWhileSticky(t *testing.T) {
 	e := start(t, defaultSpec("te2stick"))
 	e.waitActive("a")
 	e.observe()
-	if err := e.cl.Kill("a"); err != nil {
-		t.Fatal(err)
-	}
-	// The address stays on a crashed node's interface: take it away as a reboot would.
-	if err := e.cl.Topo.SetLink("a", 0, false); err != nil {
-		t.Fatal(err)
-	}
-	e.waitActive("b")
-	if err := e.cl.Topo.FlushAddr("a", lab.Floating); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cl.Topo.SetLink("a", 0, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cl.StartAgent("a"); err != nil {
-		t.Fatal(err)
-	}
-	if err := lab.WaitFor(e.ctx, e.deadline, "a back online as seen by b", func() (bool, error) {
-		st, err := e.cl.Status(e.ctx, "b")
+	e.crashAndReturn("a", "b")
+	// Stickiness 200 (100 × 2 members) outweighs the preference 50: once a
+	// has probed and placed the group, it places it on b and starts nothing.
+	if err := lab.WaitFor(e.ctx, e.deadline, "a places the group on b", func() (bool, error) {
+		st, err := e.cl.Status(e.ctx, "a")
 		if err != nil {
 			return false, err
 		}
-		for _, n := range st.Nodes {
-			if n.Name == "a" && n.State == "online" {
-				return true, nil
-			}
-		}
-		return false, nil
+		return len(st.Groups) == 1 && st.Groups[0].Target == "b" && st.Groups[0].Owner == "b" && st.Quorum.Quorate, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Stickiness 200 (100 × 2 members) outweighs the preference 50: no failback.
-	time.Sleep(3 * time.Second) // a bounded look for a move that must not happen
 	e.exactlyOne("b")
-	if o, _ := e.cl.Owner(e.ctx, "a"); o != "b" {
-		t.Fatalf("a says the owner is %q, want b", o)
-	}
+	e.waitAnswering("b")
 	e.noDoubleAnswers()
+	if n := e.logLines("a", `msg="start vip`); n != 1 {
+		t.Fatalf("a started vip %d times, want once (before its crash)", n)
+	}
 }
 
 func TestReturnFailbackWhenPreferred(t *testing.T) {
@@ -277,22 +290,7 @@ func TestReturnFailbackWhenPreferred(t *testing.T) {
 	e := start(t, s)
 	e.waitActive("a")
 	e.observe()
-	if err := e.cl.Kill("a"); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cl.Topo.SetLink("a", 0, false); err != nil {
-		t.Fatal(err)
-	}
-	e.waitActive("b")
-	if err := e.cl.Topo.FlushAddr("a", lab.Floating); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cl.Topo.SetLink("a", 0, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cl.StartAgent("a"); err != nil {
-		t.Fatal(err)
-	}
+	e.crashAndReturn("a", "b")
 	e.waitActive("a")
 	e.waitAnswering("a")
 	e.exactlyOne("a")

@@ -3,7 +3,7 @@
 # (run as root). Safe to run again: it only installs what is missing.
 set -euo pipefail
 need=()
-for pair in ip:iproute2 nft:nftables; do
+for pair in ip:iproute2; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -22,7 +22,7 @@ func TestRefusesReadableKey(t *testing.T) {
 	os.Chmod(key, 0o644)
 	m := &config.Model{Path: "t.yaml", Cluster: "t", KeyFile: key, StateDir: dir, Port: 694,
 		Timing: config.Timing{Keepalive: 100 * time.Millisecond},
-		Nodes: []config.Node{{Name: "a", Links: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}, {Name: "b", Links: []netip.Addr{netip.MustParseAddr("127.0.0.2")}}}}
+		Nodes:  []config.Node{{Name: "a", Links: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}, {Name: "b", Links: []netip.Addr{netip.MustParseAddr("127.0.0.2")}}}}
 	err := Run(t.Context(), Options{Model: m, Self: "a", Socket: filepath.Join(dir, "s.sock"), Log: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), "group or others") {
 		t.Fatalf("agent started with a readable key: %v", err)

@@ -17,19 +17,19 @@ import (
 // delay that can be cut, and an executor whose operations take opDelay and
 // change a ground-truth world (which resources really run where).
 type pair struct {
-	t       *testing.T
-	m       *config.Model
-	now     time.Duration
-	nodes   map[string]*Node
-	world   map[string]map[string]bool // node → resource → running
-	cut     bool                       // link between the nodes cut both ways
-	down    map[string]bool            // crashed nodes
-	failOn  map[string]string          // resource → node where its start fails
-	flight  []flight
-	ops     []opRun
-	log     []string
-	done    map[string]bool
-	joined  time.Duration // since when the nodes hear each other (S1 applies after H)
+	t      *testing.T
+	m      *config.Model
+	now    time.Duration
+	nodes  map[string]*Node
+	world  map[string]map[string]bool // node → resource → running
+	cut    bool                       // link between the nodes cut both ways
+	down   map[string]bool            // crashed nodes
+	failOn map[string]string          // resource → node where its start fails
+	flight []flight
+	ops    []opRun
+	log    []string
+	done   map[string]bool
+	joined time.Duration // since when the nodes hear each other (S1 applies after H)
 }
 
 type flight struct {

@@ -305,7 +305,8 @@ func (n *Node) receive(in Receive) {
 		}
 	}
 	p.echo[in.Link] = echo{sentAt: m.SentAt, received: n.now}
-	if in.Incarnation > p.incarnation && p.incarnation != 0 {
+	sameRun := in.Incarnation == p.incarnation
+	if !sameRun && p.incarnation != 0 {
 		n.logf(slog.LevelInfo, "peer restarted", "peer", p.name, "incarnation", in.Incarnation)
 	}
 	p.incarnation = in.Incarnation
@@ -317,6 +318,15 @@ func (n *Node) receive(in Receive) {
 		evs = n.det.Heard(n.now, p.name, in.Link, in.Incarnation, m.LinkSeq, rtt)
 	}
 	prev := p.last
+	if prev != nil && sameRun && m.SentAt < prev.SentAt {
+		// Overtaken by a newer heartbeat (another link, or reordering): it
+		// proves the peer alive, but its view is stale and must not replace
+		// the newer one — an old "stopped" would let us start what it runs.
+		for _, e := range evs {
+			n.memberEvent(e)
+		}
+		return
+	}
 	p.last = m
 	for _, e := range evs {
 		n.memberEvent(e)
@@ -806,4 +816,10 @@ func (n *Node) logf(lvl slog.Level, msg string, kv ...any) {
 			n.events = n.events[len(n.events)-maxEvents:]
 		}
 	}
+}
+
+// PeerState is the failure detector's verdict on a peer: pending, up,
+// warn, dead or left (for the simulator's checks and for tests).
+func (n *Node) PeerState(name string) string {
+	return n.det.Peer(name).State.String()
 }

@@ -414,3 +414,24 @@ func TestConfigMismatchShows(t *testing.T) {
 		t.Fatalf("not logged:\n%s", p.tail())
 	}
 }
+
+// A heartbeat overtaken by a newer one (two links, or reordering) must not
+// bring back its stale view: an old "stopped" would let b start what a runs.
+func TestStaleHeartbeatIgnored(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	p.expect("vip", "a")
+	b := p.nodes["b"]
+	stale := wire.Message{Type: wire.TypeHeartbeat, ConfigHash: 42, SentAt: 1,
+		Resources: []wire.Resource{{Name: "vip", State: wire.ResStopped}, {Name: "svc", State: wire.ResStopped}},
+		Groups:    []wire.Group{{Name: "voice"}}}
+	b.Step(p.now, Receive{From: "a", Link: 0, Incarnation: p.nodes["a"].inc, Msg: &stale})
+	p.drain("b")
+	for _, nd := range b.Status().Groups {
+		if nd.Name == "voice" && nd.Owner != "a" {
+			t.Fatalf("b took a stale heartbeat for the current view: owner %q", nd.Owner)
+		}
+	}
+	p.run(time.Second)
+	p.expect("vip", "a")
+}

@@ -1,7 +1,10 @@
 // Package ip manages a floating IP address: added and removed over netlink
-// (never by running `ip`), announced with gratuitous ARP (IPv4, RFC 5227
-// style requests) or unsolicited neighbour advertisements with the override
-// flag (IPv6, RFC 4861 §7.2.6) so switches and peers learn the new MAC at once.
+// (never by running `ip`), announced with gratuitous ARP (IPv4) or
+// unsolicited neighbour advertisements with the override flag (IPv6,
+// RFC 4861 §7.2.6) so switches and peers learn the new MAC at once.
+//
+// The agent works in the network namespace of the process (New), or in a
+// given namespace from any goroutine (NewAt, for tests and in-process labs).
 package ip
 
 import (
@@ -11,40 +14,78 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"tandem/internal/config"
 	"tandem/internal/resource"
 )
 
-// Agent manages one floating address.
+// Agent manages one floating address. Start, Stop, Monitor and Announce
+// may be called from any goroutine; the executor serialises them per resource.
 type Agent struct {
 	name string
 	p    config.IPParams
 	log  *slog.Logger
+	nl   *netlink.Handle // netlink in the agent's namespace
+	ns   netns.NsHandle  // namespace for raw sockets; closed handle = the caller's own
 
 	mu         sync.Mutex
 	stopBurst  context.CancelFunc // ends the background announcements of the last start
 	burstsDone sync.WaitGroup
 }
 
-// New returns the agent for resource name.
+// New returns the agent for resource name, working in the namespace of the
+// calling process (the agent daemon's case).
 func New(name string, p config.IPParams, log *slog.Logger) (*Agent, error) {
-	if !p.Address.IsValid() || p.Interface == "" {
-		return nil, fmt.Errorf("ip %s: address and interface are required", name)
+	if err := check(name, p); err != nil {
+		return nil, err
 	}
-	return &Agent{name: name, p: p, log: log.With("resource", name)}, nil
+	// The zero Handle uses a fresh netlink socket per call in the calling
+	// thread's namespace, which for a daemon is the process's namespace.
+	return &Agent{name: name, p: p, log: log.With("resource", name), nl: &netlink.Handle{}, ns: netns.None()}, nil
+}
+
+// NewAt returns an agent whose netlink and raw sockets live in namespace ns,
+// usable from any goroutine. Close releases its netlink handle; ns stays the caller's.
+func NewAt(name string, p config.IPParams, log *slog.Logger, ns netns.NsHandle) (*Agent, error) {
+	if err := check(name, p); err != nil {
+		return nil, err
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("ip %s: netlink in namespace: %w", name, err)
+	}
+	return &Agent{name: name, p: p, log: log.With("resource", name), nl: h, ns: ns}, nil
+}
+
+func check(name string, p config.IPParams) error {
+	if !p.Address.IsValid() || p.Interface == "" {
+		return fmt.Errorf("ip %s: address and interface are required", name)
+	}
+	return nil
+}
+
+// Close stops background announcements and releases the netlink handle of NewAt.
+func (a *Agent) Close() {
+	a.endBurst()
+	if a.ns.IsOpen() {
+		a.nl.Close()
+	}
 }
 
 func (a *Agent) link() (netlink.Link, error) {
-	l, err := netlink.LinkByName(a.p.Interface)
+	l, err := a.nl.LinkByName(a.p.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", a.p.Interface, err)
 	}
@@ -71,21 +112,24 @@ func (a *Agent) family() int {
 	return netlink.FAMILY_V6
 }
 
-// present reports whether the address is on the interface.
-func (a *Agent) present(l netlink.Link) (bool, error) {
-	addrs, err := netlink.AddrList(l, a.family())
+// find returns the address as it is on the interface, or nil.
+func (a *Agent) find(l netlink.Link) (*netlink.Addr, error) {
+	addrs, err := a.nl.AddrList(l, a.family())
 	if err != nil {
-		return false, fmt.Errorf("list addresses on %s: %w", a.p.Interface, err)
+		return nil, fmt.Errorf("list addresses on %s: %w", a.p.Interface, err)
 	}
-	for _, ad := range addrs {
-		if ip, ok := netip.AddrFromSlice(ad.IP); ok && ip.Unmap() == a.p.Address.Addr() {
-			return true, nil
+	for i := range addrs {
+		if ip, ok := netip.AddrFromSlice(addrs[i].IP); ok && ip.Unmap() == a.p.Address.Addr() {
+			return &addrs[i], nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
-// Start implements resource.Agent: add the address, then announce it.
+// Start implements resource.Agent: add the address, then announce it. The
+// first announcement goes out before Start returns; the other arp_count-1
+// follow in the background (IPaddr2's arp_bg), so the group's next member
+// need not wait arp_count × arp_interval. Stop and Close end them.
 func (a *Agent) Start(ctx context.Context) error {
 	l, err := a.link()
 	if err != nil {
@@ -94,23 +138,20 @@ func (a *Agent) Start(ctx context.Context) error {
 	if l.Attrs().Flags&net.FlagUp == 0 {
 		return fmt.Errorf("start %s: interface %s is down", a.name, a.p.Interface)
 	}
-	has, err := a.present(l)
+	have, err := a.find(l)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", a.name, err)
 	}
-	if !has {
-		if err := netlink.AddrAdd(l, a.addr()); err != nil && !errors.Is(err, unix.EEXIST) {
+	if have == nil {
+		if err := a.nl.AddrAdd(l, a.addr()); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("start %s: add %s to %s: %w", a.name, a.p.Address, a.p.Interface, err)
 		}
+		a.log.Info("address added", "address", a.p.Address, "interface", a.p.Interface, "label", a.p.Label)
 	}
-	a.log.Info("address added", "address", a.p.Address, "interface", a.p.Interface, "label", a.p.Label)
-	if a.p.ARPCount == 0 {
+	if a.p.ARPCount <= 0 {
 		return nil
 	}
-	// The first announcement goes out before Start returns; the rest follow
-	// in the background (IPaddr2's arp_bg), so the group's next member need
-	// not wait arp_count × arp_interval.
-	send, closeFn, err := a.openSender()
+	send, closeFn, err := a.openSender(l)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", a.name, err)
 	}
@@ -118,31 +159,47 @@ func (a *Agent) Start(ctx context.Context) error {
 		closeFn()
 		return fmt.Errorf("start %s: announce: %w", a.name, err)
 	}
+	// The burst outlives ctx (an operation's timeout), not the address: Stop ends it.
 	bctx, cancel := context.WithCancel(context.Background())
+	a.endBurst()
 	a.mu.Lock()
-	if a.stopBurst != nil {
-		a.stopBurst()
-	}
 	a.stopBurst = cancel
-	a.mu.Unlock()
 	a.burstsDone.Add(1)
+	a.mu.Unlock()
 	go func() {
 		defer a.burstsDone.Done()
 		defer closeFn()
 		if err := a.repeat(bctx, send, a.p.ARPCount-1); err != nil && bctx.Err() == nil {
-			a.log.Warn("announce", "err", err)
+			a.log.Warn("announce", "interface", a.p.Interface, "err", err)
 		}
 	}()
 	return nil
 }
 
+// endBurst cancels the background announcements and waits for them to end,
+// so an address we no longer hold is never announced.
+func (a *Agent) endBurst() {
+	a.mu.Lock()
+	if a.stopBurst != nil {
+		a.stopBurst()
+		a.stopBurst = nil
+	}
+	a.mu.Unlock()
+	a.burstsDone.Wait()
+}
+
 // repeat sends n more announcements, arp_interval apart.
 func (a *Agent) repeat(ctx context.Context, send func() error, n int) error {
-	for range n {
+	t := time.NewTimer(a.p.ARPInterval)
+	defer t.Stop()
+	for i := range n {
+		if i > 0 {
+			t.Reset(a.p.ARPInterval)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(a.p.ARPInterval):
+		case <-t.C:
 		}
 		if err := send(); err != nil {
 			return err
@@ -151,15 +208,10 @@ func (a *Agent) repeat(ctx context.Context, send func() error, n int) error {
 	return nil
 }
 
-// Stop implements resource.Agent.
+// Stop implements resource.Agent: the address goes, whatever label it was
+// added with; an absent address or interface is already stopped.
 func (a *Agent) Stop(ctx context.Context) error {
-	a.mu.Lock()
-	if a.stopBurst != nil {
-		a.stopBurst() // never announce an address we no longer hold
-		a.stopBurst = nil
-	}
-	a.mu.Unlock()
-	a.burstsDone.Wait()
+	a.endBurst()
 	l, err := a.link()
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -168,36 +220,55 @@ func (a *Agent) Stop(ctx context.Context) error {
 		}
 		return fmt.Errorf("stop %s: %w", a.name, err)
 	}
-	err = netlink.AddrDel(l, a.addr())
+	have, err := a.find(l)
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", a.name, err)
+	}
+	if have == nil {
+		return nil
+	}
+	err = a.nl.AddrDel(l, have)
 	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("stop %s: remove %s from %s: %w", a.name, a.p.Address, a.p.Interface, err)
 	}
+	a.log.Info("address removed", "address", a.p.Address, "interface", a.p.Interface)
 	return nil
 }
 
-// Monitor implements resource.Agent.
+// Monitor implements resource.Agent: Running if the address is on an up
+// interface, Stopped if it is not there, Failed if the interface is gone or
+// down with the address on it (it answers nobody).
 func (a *Agent) Monitor(ctx context.Context) (resource.State, error) {
 	l, err := a.link()
 	if err != nil {
 		return resource.Failed, fmt.Errorf("monitor %s: %w", a.name, err)
 	}
-	has, err := a.present(l)
+	have, err := a.find(l)
 	if err != nil {
 		return resource.Failed, fmt.Errorf("monitor %s: %w", a.name, err)
 	}
-	if has {
-		return resource.Running, nil
+	switch {
+	case have == nil:
+		return resource.Stopped, nil
+	case l.Attrs().Flags&net.FlagUp == 0:
+		return resource.Failed, fmt.Errorf("monitor %s: interface %s is down", a.name, a.p.Interface)
+	case have.Flags&unix.IFA_F_DADFAILED != 0:
+		return resource.Failed, fmt.Errorf("monitor %s: %s on %s failed duplicate address detection", a.name, a.p.Address, a.p.Interface)
 	}
-	return resource.Stopped, nil
+	return resource.Running, nil
 }
 
 // Announce implements resource.Announcer: arp_count announcements,
-// arp_interval apart, the first at once.
+// arp_interval apart, the first at once; it returns early when ctx ends.
 func (a *Agent) Announce(ctx context.Context) error {
-	if a.p.ARPCount == 0 {
+	if a.p.ARPCount <= 0 {
 		return nil
 	}
-	send, closeFn, err := a.openSender()
+	l, err := a.link()
+	if err != nil {
+		return fmt.Errorf("announce %s: %w", a.name, err)
+	}
+	send, closeFn, err := a.openSender(l)
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", a.name, err)
 	}
@@ -211,35 +282,107 @@ func (a *Agent) Announce(ctx context.Context) error {
 	return nil
 }
 
-func (a *Agent) openSender() (func() error, func(), error) {
-	ifi, err := net.InterfaceByName(a.p.Interface)
-	if err != nil {
-		return nil, nil, err
+// openSender opens a socket once per burst (in the agent's namespace) and
+// returns a function sending one announcement, and one closing the socket.
+func (a *Agent) openSender(l netlink.Link) (send func() error, closeFn func(), err error) {
+	at := l.Attrs()
+	ifi := &net.Interface{Index: at.Index, MTU: at.MTU, Name: at.Name, HardwareAddr: at.HardwareAddr, Flags: at.Flags}
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, nil, fmt.Errorf("interface %s has no Ethernet address to announce", ifi.Name)
 	}
-	return a.sender(ifi)
+	err = a.inNS(func() error {
+		if a.p.Address.Addr().Is4() {
+			send, closeFn, err = garpSender(ifi, a.p.Address.Addr())
+		} else {
+			send, closeFn, err = naSender(ifi, a.p.Address.Addr())
+		}
+		return err
+	})
+	return send, closeFn, err
 }
 
-// sender opens the socket once per burst and returns a function sending one announcement.
-func (a *Agent) sender(ifi *net.Interface) (func() error, func(), error) {
-	vip := a.p.Address.Addr()
-	if vip.Is4() {
-		c, err := arp.Dial(ifi)
-		if err != nil {
-			return nil, nil, fmt.Errorf("arp socket on %s: %w", ifi.Name, err)
-		}
-		// A gratuitous ARP request: sender and target are both the VIP.
-		pkt, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, vip, ethernet.Broadcast, vip)
-		if err != nil {
-			c.Close()
-			return nil, nil, err
-		}
-		return func() error { return c.WriteTo(pkt, ethernet.Broadcast) }, func() { c.Close() }, nil
+// inNS runs fn with the calling thread in the agent's namespace, so sockets
+// fn creates belong there. Without a namespace (New) it just runs fn.
+func (a *Agent) inNS(fn func() error) error {
+	if !a.ns.IsOpen() {
+		return fn()
 	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("current namespace: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(a.ns); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter namespace: %w", err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: the runtime discards it when this goroutine ends.
+		return errors.Join(ferr, fmt.Errorf("restore namespace: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// garpSender sends, per announcement, a gratuitous ARP request (sender and
+// target both the VIP, RFC 5227 §3) and a gratuitous reply: some switches and
+// hosts update their tables only from one of the two.
+func garpSender(ifi *net.Interface, vip netip.Addr) (func() error, func(), error) {
+	var frames [][]byte
+	for _, op := range []arp.Operation{arp.OperationRequest, arp.OperationReply} {
+		target := ethernet.Broadcast
+		if op == arp.OperationRequest {
+			target = net.HardwareAddr{0, 0, 0, 0, 0, 0}
+		}
+		p, err := arp.NewPacket(op, ifi.HardwareAddr, vip, target, vip)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
+		}
+		pb, err := p.MarshalBinary()
+		if err != nil {
+			return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
+		}
+		f := &ethernet.Frame{Destination: ethernet.Broadcast, Source: ifi.HardwareAddr, EtherType: ethernet.EtherTypeARP, Payload: pb}
+		fb, err := f.MarshalBinary()
+		if err != nil {
+			return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
+		}
+		frames = append(frames, fb)
+	}
+	// Protocol 0: a send-only socket, no ARP traffic queued to us.
+	c, err := packet.Listen(ifi, packet.Raw, 0, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("packet socket on %s: %w", ifi.Name, err)
+	}
+	dst := &packet.Addr{HardwareAddr: ethernet.Broadcast}
+	send := func() error {
+		for _, fb := range frames {
+			if _, err := c.WriteTo(fb, dst); err != nil {
+				return fmt.Errorf("gratuitous ARP on %s: %w", ifi.Name, err)
+			}
+		}
+		return nil
+	}
+	return send, func() { c.Close() }, nil
+}
+
+// naSender sends unsolicited neighbour advertisements with the override flag
+// to all nodes, from the link-local address, or from the VIP itself while the
+// link-local address is still tentative (the VIP is NODAD, so usable at once).
+func naSender(ifi *net.Interface, vip netip.Addr) (func() error, func(), error) {
+	// ndp names the zone of every destination after ifi.Name, and Go resolves
+	// a zone name in the namespace of the sending thread, which for NewAt is
+	// not the socket's. A numeric zone is taken as the index as it is.
+	named := ifi.Name
+	ifi = &net.Interface{Index: ifi.Index, MTU: ifi.MTU, Name: strconv.Itoa(ifi.Index), HardwareAddr: ifi.HardwareAddr, Flags: ifi.Flags}
 	c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
 	if err != nil {
-		// No usable link-local address yet (DAD still running): send from ::.
-		if c, _, err = ndp.Listen(ifi, ndp.Unspecified); err != nil {
-			return nil, nil, fmt.Errorf("ndp socket on %s: %w", ifi.Name, err)
+		var err2 error
+		if c, _, err2 = ndp.Listen(ifi, ndp.Addr(vip.String())); err2 != nil {
+			return nil, nil, fmt.Errorf("ndp socket on %s: %w", named, errors.Join(err, err2))
 		}
 	}
 	na := &ndp.NeighborAdvertisement{
@@ -247,5 +390,11 @@ func (a *Agent) sender(ifi *net.Interface) (func() error, func(), error) {
 		TargetAddress: vip,
 		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: ifi.HardwareAddr}},
 	}
-	return func() error { return c.WriteTo(na, nil, netip.IPv6LinkLocalAllNodes()) }, func() { c.Close() }, nil
+	send := func() error {
+		if err := c.WriteTo(na, nil, netip.IPv6LinkLocalAllNodes()); err != nil {
+			return fmt.Errorf("neighbour advertisement on %s: %w", named, err)
+		}
+		return nil
+	}
+	return send, func() { c.Close() }, nil
 }

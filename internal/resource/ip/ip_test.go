@@ -3,54 +3,131 @@ package ip
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"tandem/internal/config"
-	"tandem/internal/netns"
 	"tandem/internal/resource"
 )
 
-// lab builds node "a" and the observer on one bridge, in namespaces this
-// test owns; the agent runs inside a's namespace as it would on a node.
-func lab(t *testing.T, prefix string) *netns.Topology {
+// pair is two fresh, unnamed network namespaces joined by a veth pair: eth0
+// on the node's side, peer0 on the observer's. Unnamed namespaces vanish
+// with their last handle, so nothing outlives the test process.
+type pair struct {
+	node, peer     netns.NsHandle
+	nodeNL, peerNL *netlink.Handle
+	mac            net.HardwareAddr // eth0's
+}
+
+func newPair(t *testing.T) *pair {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces")
 	}
-	topo, err := netns.Build(t.Context(), netns.Spec{Prefix: prefix, Nodes: []string{"a"}, Links: 1})
+	p := &pair{node: netns.None(), peer: netns.None()}
+	t.Cleanup(func() {
+		for _, h := range []*netlink.Handle{p.nodeNL, p.peerNL} {
+			if h != nil {
+				h.Close()
+			}
+		}
+		p.node.Close()
+		p.peer.Close()
+	})
+	var err error
+	func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, gerr := netns.Get()
+		if gerr != nil {
+			err = gerr
+			return
+		}
+		defer orig.Close()
+		// netns.New switches the thread into the new namespace: switch back each time.
+		if p.node, err = netns.New(); err != nil {
+			return
+		}
+		if err = netns.Set(orig); err != nil {
+			panic("cannot restore the test thread's namespace: " + err.Error())
+		}
+		if p.peer, err = netns.New(); err != nil {
+			return
+		}
+		if err = netns.Set(orig); err != nil {
+			panic("cannot restore the test thread's namespace: " + err.Error())
+		}
+	}()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Error(err)
+	if p.nodeNL, err = netlink.NewHandleAt(p.node); err != nil {
+		t.Fatal(err)
+	}
+	if p.peerNL, err = netlink.NewHandleAt(p.peer); err != nil {
+		t.Fatal(err)
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "peer0", PeerNamespace: netlink.NsFd(p.peer)}
+	if err := p.nodeNL.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	for _, side := range []struct {
+		h    *netlink.Handle
+		name string
+	}{{p.nodeNL, "eth0"}, {p.nodeNL, "lo"}, {p.peerNL, "peer0"}, {p.peerNL, "lo"}} {
+		l, err := side.h.LinkByName(side.name)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	return topo
+		if err := side.h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+		if side.name == "eth0" {
+			p.mac = l.Attrs().HardwareAddr
+		}
+	}
+	return p
 }
 
-// sniff opens a raw socket for ethertype proto on the observer's eth0.
-func sniff(t *testing.T, topo *netns.Topology, proto uint16) *packet.Conn {
+// sniff opens a raw socket for ethertype proto on the observer's peer0.
+func (p *pair) sniff(t *testing.T, proto uint16) *packet.Conn {
 	t.Helper()
 	var c *packet.Conn
-	err := topo.Do(netns.Observer, func() error {
-		ifi, err := net.InterfaceByName("eth0")
+	err := func() error {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			return err
+		}
+		defer orig.Close()
+		if err := netns.Set(p.peer); err != nil {
+			return err
+		}
+		defer func() {
+			if err := netns.Set(orig); err != nil {
+				panic("cannot restore the test thread's namespace: " + err.Error())
+			}
+		}()
+		ifi, err := net.InterfaceByName("peer0")
 		if err != nil {
 			return err
 		}
 		c, err = packet.Listen(ifi, packet.Raw, int(proto), nil)
 		return err
-	})
+	}()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +135,12 @@ func sniff(t *testing.T, topo *netns.Topology, proto uint16) *packet.Conn {
 	return c
 }
 
-// count reads frames until deadline and counts those match accepts.
-func count(t *testing.T, c *packet.Conn, want int, match func([]byte) bool) int {
-	t.Helper()
+// count reads frames for at most a few seconds and counts those match
+// accepts, returning as soon as it has want.
+func count(c *packet.Conn, want int, match func([]byte) bool) int {
 	buf := make([]byte, 2048)
 	n := 0
-	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
 	for n < want {
 		m, _, err := c.ReadFrom(buf)
 		if err != nil {
@@ -76,131 +153,254 @@ func count(t *testing.T, c *packet.Conn, want int, match func([]byte) bool) int 
 	return n
 }
 
-func in(t *testing.T, topo *netns.Topology, fn func() error) {
+func (p *pair) agent(t *testing.T, ip config.IPParams) *Agent {
 	t.Helper()
-	if err := topo.Do("a", fn); err != nil {
+	a, err := NewAt("vip", ip, slog.New(slog.DiscardHandler), p.node)
+	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (p *pair) find(t *testing.T, vip netip.Addr) *netlink.Addr {
+	t.Helper()
+	l, err := p.nodeNL.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := p.nodeNL.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range addrs {
+		if addrs[i].IP.Equal(vip.AsSlice()) {
+			return &addrs[i]
+		}
+	}
+	return nil
+}
+
+func monitor(t *testing.T, a *Agent, want resource.State) {
+	t.Helper()
+	st, err := a.Monitor(t.Context())
+	if st != want || (want != resource.Failed) != (err == nil) {
+		t.Fatalf("monitor: %v %v, want %v", st, err, want)
+	}
+}
+
+// garp matches a gratuitous ARP of op (1 request, 2 reply): sender and
+// target protocol address both vip, sender hardware address mac.
+func garp(op byte, vip netip.Addr, mac net.HardwareAddr) func([]byte) bool {
+	return func(f []byte) bool {
+		if len(f) < 42 || f[12] != 0x08 || f[13] != 0x06 {
+			return false
+		}
+		a := f[14:]
+		return a[7] == op && bytes.Equal(f[6:12], mac) && bytes.Equal(a[8:14], mac) &&
+			bytes.Equal(a[14:18], vip.AsSlice()) && bytes.Equal(a[24:28], vip.AsSlice())
 	}
 }
 
 func TestIPv4StartAnnounceStop(t *testing.T) {
-	topo := lab(t, "tipv4")
-	arpc := sniff(t, topo, unix.ETH_P_ARP)
-	vip := netip.MustParseAddr("198.18.0.100")
-	a, err := New("vip", config.IPParams{Address: netip.PrefixFrom(vip, 24), Interface: "eth0", Label: "eth0:7", ARPCount: 3, ARPInterval: 20 * time.Millisecond}, slog.New(slog.DiscardHandler))
-	if err != nil {
+	p := newPair(t)
+	arpc := p.sniff(t, unix.ETH_P_ARP)
+	vip := netip.MustParseAddr("198.18.7.100")
+	a := p.agent(t, config.IPParams{Address: netip.PrefixFrom(vip, 24), Interface: "eth0", Label: "eth0:7", ARPCount: 3, ARPInterval: 20 * time.Millisecond})
+	monitor(t, a, resource.Stopped)
+	if err := a.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	var mac net.HardwareAddr
-	in(t, topo, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		mac = ifi.HardwareAddr
-		return err
-	})
-	in(t, topo, func() error { return a.Start(ctx) })
-	in(t, topo, func() error { return a.Start(ctx) }) // idempotent
-	in(t, topo, func() error {
-		l, err := netlink.LinkByName("eth0")
-		if err != nil {
-			return err
-		}
-		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
-		if err != nil {
-			return err
-		}
-		for _, ad := range addrs {
-			if ad.IP.Equal(vip.AsSlice()) {
-				if ad.Label != "eth0:7" {
-					t.Errorf("label %q, want eth0:7", ad.Label)
-				}
-				return nil
-			}
-		}
-		t.Errorf("%s not on eth0: %v", vip, addrs)
-		return nil
-	})
-	// Gratuitous ARP: a request with sender and target both the VIP, from a's MAC.
-	garp := func(f []byte) bool {
-		if len(f) < 42 {
-			return false
-		}
-		arpb := f[14:]
-		return bytes.Equal(arpb[8:14], mac) && bytes.Equal(arpb[14:18], vip.AsSlice()) && bytes.Equal(arpb[24:28], vip.AsSlice())
+	ad := p.find(t, vip)
+	if ad == nil {
+		t.Fatalf("%s not on eth0", vip)
 	}
-	// The second start restarts the burst: at least arp_count announcements.
-	if n := count(t, arpc, 3, garp); n < 3 {
-		t.Fatalf("saw %d gratuitous ARPs, want 3", n)
+	if ad.Label != "eth0:7" {
+		t.Errorf("label %q, want eth0:7", ad.Label)
 	}
-	var st resource.State
-	in(t, topo, func() (err error) { st, err = a.Monitor(ctx); return })
-	if st != resource.Running {
-		t.Fatalf("monitor after start: %v", st)
+	monitor(t, a, resource.Running)
+	if n := count(arpc, 3, garp(1, vip, p.mac)); n != 3 {
+		t.Fatalf("saw %d gratuitous ARP requests, want 3", n)
 	}
-	in(t, topo, func() error { return a.Stop(ctx) })
-	in(t, topo, func() error { return a.Stop(ctx) }) // idempotent
-	in(t, topo, func() (err error) { st, err = a.Monitor(ctx); return })
-	if st != resource.Stopped {
-		t.Fatalf("monitor after stop: %v", st)
+	// Announce (after a heal, every arp_refresh): another full burst.
+	if err := a.Announce(t.Context()); err != nil {
+		t.Fatal(err)
 	}
-	if has, _ := topo.Addrs("a"); strings.Contains(prefixes(has), "198.18.0.100") {
-		t.Fatalf("address still there: %v", has)
+	if n := count(arpc, 3, garp(2, vip, p.mac)); n != 3 {
+		t.Fatalf("saw %d gratuitous ARP replies after Announce, want 3", n)
+	}
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	if err := a.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if p.find(t, vip) != nil {
+		t.Fatal("address still there after stop")
+	}
+	monitor(t, a, resource.Stopped)
+	if err := a.Stop(t.Context()); err != nil {
+		t.Fatalf("second stop: %v", err)
 	}
 }
 
-func prefixes(ps []netip.Prefix) string {
-	var s []string
-	for _, p := range ps {
-		s = append(s, p.String())
+// An address someone added without our label is still ours to remove.
+func TestStopRemovesUnlabelledAddress(t *testing.T) {
+	p := newPair(t)
+	vip := netip.MustParsePrefix("198.18.7.101/24")
+	l, err := p.nodeNL.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(s, " ")
+	if err := p.nodeNL.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: vip.Addr().AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	a := p.agent(t, config.IPParams{Address: vip, Interface: "eth0", Label: "eth0:vip"})
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatalf("start with the address present: %v", err)
+	}
+	if err := a.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if p.find(t, vip.Addr()) != nil {
+		t.Fatal("address still there after stop")
+	}
 }
 
 func TestIPv6NoDADAndNA(t *testing.T) {
-	topo := lab(t, "tipv6")
-	ip6 := sniff(t, topo, unix.ETH_P_IPV6)
+	p := newPair(t)
+	ip6 := p.sniff(t, unix.ETH_P_IPV6)
 	vip := netip.MustParseAddr("2001:db8::100")
-	a, err := New("vip6", config.IPParams{Address: netip.PrefixFrom(vip, 64), Interface: "eth0", ARPCount: 2, ARPInterval: 20 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	a := p.agent(t, config.IPParams{Address: netip.PrefixFrom(vip, 64), Interface: "eth0", ARPCount: 2, ARPInterval: 20 * time.Millisecond})
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ad := p.find(t, vip)
+	if ad == nil {
+		t.Fatalf("%s not on eth0", vip)
+	}
+	if ad.Flags&unix.IFA_F_NODAD == 0 || ad.Flags&unix.IFA_F_TENTATIVE != 0 {
+		t.Errorf("flags %#x: want nodad and not tentative", ad.Flags)
+	}
+	monitor(t, a, resource.Running)
+	// Unsolicited NA: ICMPv6 type 136 to ff02::1, override set, target the
+	// VIP, target link-layer address option with eth0's MAC.
+	allNodes := netip.IPv6LinkLocalAllNodes().AsSlice()
+	na := func(f []byte) bool {
+		return len(f) >= 86 && f[12] == 0x86 && f[13] == 0xdd && f[20] == 58 &&
+			bytes.Equal(f[38:54], allNodes) && f[54] == 136 && f[58]&0x20 != 0 &&
+			bytes.Equal(f[62:78], vip.AsSlice()) && f[78] == 2 && bytes.Equal(f[80:86], p.mac)
+	}
+	if n := count(ip6, 2, na); n != 2 {
+		t.Fatalf("saw %d neighbour advertisements for %s, want 2", n, vip)
+	}
+	if err := a.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if p.find(t, vip) != nil {
+		t.Fatal("address still there after stop")
+	}
+	monitor(t, a, resource.Stopped)
+}
+
+func TestMissingOrDownInterface(t *testing.T) {
+	p := newPair(t)
+	a := p.agent(t, config.IPParams{Address: netip.MustParsePrefix("198.18.7.102/24"), Interface: "nope0", ARPCount: 1})
+	if err := a.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "interface nope0") {
+		t.Fatalf("start on a missing interface: %v", err)
+	}
+	monitor(t, a, resource.Failed)
+	if err := a.Stop(t.Context()); err != nil {
+		t.Fatalf("stop on a missing interface: %v", err)
+	}
+
+	l, err := p.nodeNL.LinkByName("eth0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	in(t, topo, func() error { return a.Start(t.Context()) })
-	in(t, topo, func() error {
-		l, _ := netlink.LinkByName("eth0")
-		addrs, err := netlink.AddrList(l, netlink.FAMILY_V6)
-		if err != nil {
-			return err
-		}
-		for _, ad := range addrs {
-			if ad.IP.Equal(vip.AsSlice()) {
-				if ad.Flags&unix.IFA_F_NODAD == 0 || ad.Flags&unix.IFA_F_TENTATIVE != 0 {
-					t.Errorf("flags %#x: want nodad and not tentative", ad.Flags)
-				}
-				return nil
-			}
-		}
-		t.Errorf("%s not on eth0", vip)
-		return nil
-	})
-	// Unsolicited NA: ICMPv6 type 136 whose target is the VIP.
-	na := func(f []byte) bool {
-		return len(f) >= 78 && f[20] == 58 && f[54] == 136 && bytes.Equal(f[62:78], vip.AsSlice())
+	b := p.agent(t, config.IPParams{Address: netip.MustParsePrefix("198.18.7.103/24"), Interface: "eth0", ARPCount: 1})
+	if err := p.nodeNL.LinkSetDown(l); err != nil {
+		t.Fatal(err)
 	}
-	if n := count(t, ip6, 2, na); n < 2 {
-		t.Fatalf("saw %d neighbour advertisements for %s, want 2", n, vip)
+	if err := b.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "interface eth0 is down") {
+		t.Fatalf("start on a down interface: %v", err)
+	}
+	if err := p.nodeNL.LinkSetUp(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The interface vanishes under a running address.
+	if err := p.nodeNL.LinkDel(l); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Monitor(t.Context())
+	if st != resource.Failed || err == nil || !strings.Contains(err.Error(), "interface eth0") {
+		t.Fatalf("monitor with the interface gone: %v %v", st, err)
 	}
 }
 
-func TestMissingInterface(t *testing.T) {
-	topo := lab(t, "tipmiss")
-	a, _ := New("vip", config.IPParams{Address: netip.MustParsePrefix("198.18.0.100/24"), Interface: "nope0", ARPCount: 1}, slog.New(slog.DiscardHandler))
-	err := topo.Do("a", func() error { return a.Start(t.Context()) })
-	if err == nil || !strings.Contains(err.Error(), "interface nope0") {
-		t.Fatalf("got %v", err)
+// Announce stops early when its context ends.
+func TestAnnounceHonoursContext(t *testing.T) {
+	p := newPair(t)
+	a := p.agent(t, config.IPParams{Address: netip.MustParsePrefix("198.18.7.104/24"), Interface: "eth0", ARPCount: 1000, ARPInterval: time.Hour})
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
 	}
-	var st resource.State
-	_ = topo.Do("a", func() (err error) { st, _ = a.Monitor(context.Background()); return nil })
-	if st != resource.Failed {
-		t.Fatalf("monitor with the interface gone: %v", st)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := a.Announce(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("announce with a cancelled context: %v", err)
+	}
+	// Stop ends the hour-long background burst of Start instead of waiting for it.
+	if err := a.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// New works in the namespace of the calling thread, as in the agent daemon.
+func TestNewInOwnNamespace(t *testing.T) {
+	p := newPair(t)
+	arpc := p.sniff(t, unix.ETH_P_ARP)
+	vip := netip.MustParseAddr("198.18.7.105")
+	err := func() error {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			return err
+		}
+		defer orig.Close()
+		if err := netns.Set(p.node); err != nil {
+			return err
+		}
+		defer func() {
+			if err := netns.Set(orig); err != nil {
+				panic("cannot restore the test thread's namespace: " + err.Error())
+			}
+		}()
+		a, err := New("vip", config.IPParams{Address: netip.PrefixFrom(vip, 24), Interface: "eth0", ARPCount: 2, ARPInterval: 10 * time.Millisecond}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if err := a.Start(t.Context()); err != nil {
+			return err
+		}
+		if st, err := a.Monitor(t.Context()); st != resource.Running {
+			return errors.Join(errors.New("monitor after start: "+st.String()), err)
+		}
+		// Wait for the background burst while still in the namespace.
+		if n := count(arpc, 4, func(f []byte) bool { return garp(1, vip, p.mac)(f) || garp(2, vip, p.mac)(f) }); n != 4 {
+			return errors.New("background burst incomplete")
+		}
+		return a.Stop(t.Context())
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.find(t, vip) != nil {
+		t.Fatal("address still there after stop")
 	}
 }

@@ -2,11 +2,10 @@
 // commands (an init script, a wrapper), or a daemon the agent starts and
 // supervises itself. Every command runs in its own process group; when an
 // operation runs out of time the whole group is killed, so nothing it
-// spawned is left behind.
+// spawned is left behind. Output is logged line by line, bounded per operation.
 package exec
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -15,8 +14,10 @@ import (
 	"log/slog"
 	"os"
 	osexec "os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,11 +25,21 @@ import (
 	"tandem/internal/resource"
 )
 
-// maxOutput bounds what is kept of one operation's output for the log.
-const maxOutput = 64 << 10
-
-// exitNotRunning is OCF's "not running" exit code, used by monitor commands.
-const exitNotRunning = 7
+const (
+	// maxOutput bounds what is logged of one operation's (or one daemon run's) output.
+	maxOutput = 64 << 10
+	// exitNotRunning is OCF's "not running" exit code, used by monitor commands.
+	exitNotRunning = 7
+	// outputGrace is how long an operation waits for its output to end after
+	// the shell exits; a background child holding it open is not waited for.
+	outputGrace = 100 * time.Millisecond
+	// killWait bounds the wait for a SIGKILLed group to disappear; only a
+	// process stuck in the kernel (D state) takes longer.
+	killWait = 5 * time.Second
+	// startGrace is how long a daemon must stay up for its start to count: a
+	// daemon that exits at once (bad config, port taken) is a failed start.
+	startGrace = 50 * time.Millisecond
+)
 
 // Agent runs one exec resource.
 type Agent struct {
@@ -36,16 +47,18 @@ type Agent struct {
 	p    config.ExecParams
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	started bool // command mode without a monitor: what we last did
-	daemon  *daemon
+	mu         sync.Mutex
+	started    bool    // command mode without a monitor: what we last did
+	startGroup int     // command mode: group of the last start, if it left processes running
+	daemon     *daemon // daemon mode: the current or last child
 }
 
 type daemon struct {
-	cmd  *osexec.Cmd
-	done chan struct{}
-	err  error // set before done closes
-	out  *capture
+	cmd      *osexec.Cmd
+	pgid     int
+	done     chan struct{} // closed once the child is reaped
+	err      error         // its exit, set before done closes
+	stopping atomic.Bool   // Stop is ending it: the exit is expected
 }
 
 // New returns the agent for resource name.
@@ -56,7 +69,9 @@ func New(name string, p config.ExecParams, log *slog.Logger) (*Agent, error) {
 	return &Agent{name: name, p: p, log: log.With("resource", name)}, nil
 }
 
-func (a *Agent) command(script string) *osexec.Cmd {
+// command prepares `/bin/sh -c script` with the resource's dir and env,
+// stdin from /dev/null, and output into a pipe logged as op.
+func (a *Agent) command(op, script string) (*osexec.Cmd, *output, error) {
 	cmd := osexec.Command("/bin/sh", "-c", script)
 	cmd.Dir = a.p.Dir
 	cmd.Env = append(os.Environ(), a.p.Env...)
@@ -64,83 +79,148 @@ func (a *Agent) command(script string) *osexec.Cmd {
 	// Own process group, so a timeout kills everything it spawned; killed
 	// with the agent, so a dead agent leaves no unsupervised service.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// A background child that keeps stdout open must not hold up Wait.
-	cmd.WaitDelay = 500 * time.Millisecond
-	return cmd
+	// Our own pipe (not an io.Writer) so Wait does not wait for a background
+	// child that inherited it, and that child does not get SIGPIPE later.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: output pipe: %w", op, a.name, err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	out := newOutput(a.log, op, r)
+	return cmd, out, nil
 }
 
-// run runs script to completion or until ctx ends, then kills its process
-// group either way (a command's stray children must not outlive it).
-func (a *Agent) run(ctx context.Context, op, script string) (int, error) {
-	cmd := a.command(script)
-	out := &capture{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return -1, fmt.Errorf("%s %s: %w", op, a.name, err)
+// launch starts cmd and closes our copy of the pipe's write end.
+func launch(cmd *osexec.Cmd, out *output) error {
+	err := cmd.Start()
+	cmd.Stdout.(*os.File).Close()
+	return err // on failure nobody writes, so the reader sees EOF and ends
+}
+
+// run runs script to completion, or until ctx ends and then kills its whole
+// process group. It returns the exit code and the group id.
+func (a *Agent) run(ctx context.Context, op, script string) (code, pgid int, err error) {
+	cmd, out, err := a.command(op, script)
+	if err != nil {
+		return -1, 0, err
 	}
-	pgid := cmd.Process.Pid
+	if err := launch(cmd, out); err != nil {
+		return -1, 0, fmt.Errorf("%s %s: %w", op, a.name, err)
+	}
+	pgid = cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		killGroup(pgid)
+		killErr := killGroup(pgid)
 		<-done
-		a.logOutput(op, out)
-		waitGroupGone(pgid, time.Second)
-		return -1, fmt.Errorf("%s %s: %w after %s: process group killed", op, a.name, resource.ErrTimeout, deadlineOf(ctx))
+		out.wait(outputGrace)
+		return -1, pgid, fmt.Errorf("%s %s: %w; process group %d killed%s", op, a.name, ctxErr(ctx), pgid, suffix(killErr))
 	}
-	// Reap stragglers: a start script that leaves a background child behind
-	// would otherwise keep it running unsupervised.
-	killGroup(pgid)
-	a.logOutput(op, out)
-	if errors.Is(err, osexec.ErrWaitDelay) {
-		// The command exited; a child it left kept the output open (and is now killed).
-		return cmd.ProcessState.ExitCode(), nil
-	}
+	out.wait(outputGrace)
 	if err == nil {
-		return 0, nil
+		return 0, pgid, nil
 	}
 	var ee *osexec.ExitError
 	if errors.As(err, &ee) {
-		return ee.ExitCode(), nil
+		return ee.ExitCode(), pgid, nil
 	}
-	return -1, fmt.Errorf("%s %s: %w", op, a.name, err)
+	return -1, pgid, fmt.Errorf("%s %s: %w", op, a.name, err)
 }
 
-func deadlineOf(ctx context.Context) string {
-	if d, ok := ctx.Deadline(); ok {
-		return "the deadline " + d.Format("15:04:05.000")
+// ctxErr says why ctx ended: resource.ErrTimeout at the deadline, else the cancellation.
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", resource.ErrTimeout, ctx.Err())
 	}
-	return "cancellation"
+	return ctx.Err()
 }
 
-func killGroup(pgid int) { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
+func suffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (" + err.Error() + ")"
+}
 
-// waitGroupGone waits (bounded) until no process of the group exists.
-func waitGroupGone(pgid int, limit time.Duration) {
+// killGroup SIGKILLs the process group and waits until none of it is left.
+func killGroup(pgid int) error {
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if !waitGroupGone(pgid, killWait) {
+		return fmt.Errorf("process group %d survived SIGKILL for %s", pgid, killWait)
+	}
+	return nil
+}
+
+// waitGroupGone polls (bounded by limit) until no live process has group pgid.
+func waitGroupGone(pgid int, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-			return
+	for {
+		if !groupAlive(pgid) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-func (a *Agent) logOutput(op string, out *capture) {
-	b, cut := out.bytes()
-	if len(b) == 0 {
-		return
+// groupAlive reports whether a process other than a zombie has group pgid.
+// Zombies count as gone: they are dead, only not yet reaped by whoever
+// inherited them (PID 1 in a container may never do it).
+func groupAlive(pgid int) bool {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		a.log.Info("output", "op", op, "line", sc.Text())
+	for _, pid := range groupMembers(pgid) {
+		if state, _, ok := procStat(pid); ok && state != "Z" && state != "X" {
+			return true
+		}
 	}
-	if cut {
-		a.log.Warn("output truncated", "op", op, "kept_bytes", maxOutput)
+	return false
+}
+
+// groupMembers lists the pids in /proc whose process group is pgid.
+func groupMembers(pgid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
 	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, g, ok := procStat(pid); ok && g == pgid {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// procStat reads a process's state letter and process group from /proc/PID/stat.
+func procStat(pid int) (state string, pgid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, false
+	}
+	// The fields after comm's closing parenthesis: state ppid pgrp ...
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return "", 0, false
+	}
+	g, err := strconv.Atoi(f[2])
+	if err != nil {
+		return "", 0, false
+	}
+	return f[0], g, true
 }
 
 // Start implements resource.Agent.
@@ -148,7 +228,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	if a.p.Daemon != "" {
 		return a.startDaemon(ctx)
 	}
-	code, err := a.run(ctx, "start", a.p.Start)
+	code, pgid, err := a.run(ctx, "start", a.p.Start)
 	if err != nil {
 		return err
 	}
@@ -157,26 +237,40 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	a.started = true
+	// A start command that leaves the service in its group (`svc &`) gives us
+	// a group to kill when the stop command fails.
+	if groupAlive(pgid) {
+		a.startGroup = pgid
+	}
 	a.mu.Unlock()
 	return nil
 }
 
-// Stop implements resource.Agent.
+// Stop implements resource.Agent. In command mode a failed or timed-out stop
+// command is escalated: what the start command left in its process group is
+// SIGKILLed, and the stop error is still returned so the caller monitors again.
 func (a *Agent) Stop(ctx context.Context) error {
 	if a.p.Daemon != "" {
 		return a.stopDaemon(ctx)
 	}
-	code, err := a.run(ctx, "stop", a.p.Stop)
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return fmt.Errorf("stop %s: exit status %d", a.name, code)
+	code, _, err := a.run(ctx, "stop", a.p.Stop)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("stop %s: exit status %d", a.name, code)
 	}
 	a.mu.Lock()
-	a.started = false
+	g := a.startGroup
+	if err == nil {
+		a.started = false
+	}
+	a.startGroup = 0
 	a.mu.Unlock()
-	return nil
+	if err != nil && g != 0 && groupAlive(g) {
+		a.log.Warn("stop failed: killing the start command's process group", "pgid", g, "err", err)
+		if kerr := killGroup(g); kerr != nil {
+			err = errors.Join(err, kerr)
+		}
+	}
+	return err
 }
 
 // Monitor implements resource.Agent: exit 0 running, 7 stopped, else failed.
@@ -185,7 +279,8 @@ func (a *Agent) Monitor(ctx context.Context) (resource.State, error) {
 		return a.monitorDaemon()
 	}
 	if a.p.Monitor == "" {
-		// Without a monitor command all we know is what we did last.
+		// Weak: without a monitor command all we know is what we did last;
+		// a service that died since is still reported running.
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if a.started {
@@ -193,7 +288,7 @@ func (a *Agent) Monitor(ctx context.Context) (resource.State, error) {
 		}
 		return resource.Stopped, nil
 	}
-	code, err := a.run(ctx, "monitor", a.p.Monitor)
+	code, _, err := a.run(ctx, "monitor", a.p.Monitor)
 	switch {
 	case err != nil:
 		return resource.Failed, err
@@ -205,9 +300,28 @@ func (a *Agent) Monitor(ctx context.Context) (resource.State, error) {
 	return resource.Failed, fmt.Errorf("monitor %s: exit status %d (0 = running, 7 = stopped)", a.name, code)
 }
 
-// startGrace is how long a daemon must stay up for its start to count: a
-// daemon that exits at once (bad config, port taken) is a failed start.
-const startGrace = 50 * time.Millisecond
+// daemonScript lets the daemon replace the shell when it is one simple
+// command, so the agent's death signal (Pdeathsig) reaches the daemon itself
+// and not only a shell that would leave it orphaned.
+func daemonScript(s string) string {
+	t := strings.TrimSpace(s)
+	if strings.ContainsAny(t, ";&|()`{}!\n<>") || strings.Contains(t, "$(") {
+		return s
+	}
+	first, _, _ := strings.Cut(t, " ")
+	if first == "" || strings.Contains(first, "=") || first == "exec" {
+		return s
+	}
+	switch first {
+	case "if", "while", "until", "for", "case",
+		// Builtins with no program of the same name: exec would not find them.
+		"exit", "return", "break", "continue", "eval", ".", "export", "readonly",
+		"set", "shift", "times", "trap", "unset", "cd", "read", "wait", "umask",
+		"ulimit", "alias", "unalias", "command", "getopts", "hash", "type", "local":
+		return s
+	}
+	return "exec " + t
+}
 
 func (a *Agent) startDaemon(ctx context.Context) error {
 	a.mu.Lock()
@@ -219,30 +333,47 @@ func (a *Agent) startDaemon(ctx context.Context) error {
 			return nil // already running: starting twice is not an error
 		}
 	}
-	cmd := a.command(a.p.Daemon)
-	out := &capture{log: a.log}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	cmd, out, err := a.command("daemon", daemonScript(a.p.Daemon))
+	if err != nil {
 		a.mu.Unlock()
 		return fmt.Errorf("start %s: %w", a.name, err)
 	}
-	d := &daemon{cmd: cmd, done: make(chan struct{}), out: out}
+	if err := launch(cmd, out); err != nil {
+		a.mu.Unlock()
+		return fmt.Errorf("start %s: %w", a.name, err)
+	}
+	d := &daemon{cmd: cmd, pgid: cmd.Process.Pid, done: make(chan struct{})}
 	a.daemon = d
 	a.mu.Unlock()
+	a.log.Info("daemon started", "pid", d.pgid)
 	go func() {
 		d.err = cmd.Wait()
-		killGroup(cmd.Process.Pid) // children the daemon left behind go with it
+		if !d.stopping.Load() {
+			// An unexpected exit: what the daemon left behind goes with it,
+			// so a restart does not meet an old child holding the port.
+			_ = killGroup(d.pgid)
+			a.log.Warn("daemon exited", "pid", d.pgid, "status", exitText(d.err))
+		}
 		close(d.done)
 	}()
+	t := time.NewTimer(startGrace)
+	defer t.Stop()
 	select {
 	case <-d.done:
-		return fmt.Errorf("start %s: exited at once: %v", a.name, exitText(d.err))
-	case <-time.After(startGrace):
+		out.wait(outputGrace)
+		return fmt.Errorf("start %s: daemon exited at once: %s", a.name, exitText(d.err))
+	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		killGroup(cmd.Process.Pid)
+		d.stopping.Store(true)
+		kerr := killGroup(d.pgid)
 		<-d.done
-		return fmt.Errorf("start %s: %w", a.name, resource.ErrTimeout)
+		a.mu.Lock()
+		if a.daemon == d {
+			a.daemon = nil // nothing runs: monitor says stopped
+		}
+		a.mu.Unlock()
+		return fmt.Errorf("start %s: %w; process group %d killed%s", a.name, ctxErr(ctx), d.pgid, suffix(kerr))
 	}
 }
 
@@ -253,6 +384,9 @@ func exitText(err error) string {
 	return err.Error()
 }
 
+// stopDaemon sends SIGTERM to the daemon's group and waits for the whole
+// group to go; at ctx's end it escalates to SIGKILL. It returns once the
+// group is gone, with an error only if it survived SIGKILL.
 func (a *Agent) stopDaemon(ctx context.Context) error {
 	a.mu.Lock()
 	d := a.daemon
@@ -260,27 +394,42 @@ func (a *Agent) stopDaemon(ctx context.Context) error {
 	if d == nil {
 		return nil
 	}
-	pgid := d.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	d.stopping.Store(true)
+	_ = syscall.Kill(-d.pgid, syscall.SIGTERM)
+	if !a.waitTerm(ctx, d.pgid) {
+		// It ignored SIGTERM until the stop timeout: escalate.
+		a.log.Warn("daemon still running at the stop timeout: SIGKILL to its process group", "pgid", d.pgid)
+		if err := killGroup(d.pgid); err != nil {
+			return fmt.Errorf("stop %s: %w", a.name, err)
+		}
+	}
+	// The leader is dead; wait for its reaping (immediate) to keep its status.
 	select {
 	case <-d.done:
-	case <-ctx.Done():
-		// It ignored SIGTERM until the stop timeout: escalate.
-		killGroup(pgid)
-		select {
-		case <-d.done:
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("stop %s: process group %d survived SIGKILL", a.name, pgid)
-		}
-		a.log.Warn("daemon ignored SIGTERM until the stop timeout: killed", "pgid", pgid)
+	case <-time.After(killWait):
+		return fmt.Errorf("stop %s: daemon %d not reaped after its group went", a.name, d.pgid)
 	}
-	waitGroupGone(pgid, time.Second)
+	a.log.Info("daemon stopped", "pid", d.pgid, "status", exitText(d.err))
 	a.mu.Lock()
 	if a.daemon == d {
 		a.daemon = nil
 	}
 	a.mu.Unlock()
 	return nil
+}
+
+// waitTerm polls until group pgid is gone (true) or ctx ends (false).
+func (a *Agent) waitTerm(ctx context.Context, pgid int) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for groupAlive(pgid) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return !groupAlive(pgid)
+		}
+	}
+	return true
 }
 
 func (a *Agent) monitorDaemon() (resource.State, error) {
@@ -292,57 +441,79 @@ func (a *Agent) monitorDaemon() (resource.State, error) {
 	}
 	select {
 	case <-d.done:
-		return resource.Failed, fmt.Errorf("daemon %s exited: %s", a.name, exitText(d.err))
+		return resource.Failed, fmt.Errorf("monitor %s: daemon exited: %s", a.name, exitText(d.err))
 	default:
 		return resource.Running, nil
 	}
 }
 
-// capture keeps the first maxOutput bytes of a command's output; with a
-// logger set (daemons) it logs each line as it arrives instead.
-type capture struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	cut  bool
-	log  *slog.Logger
-	part []byte
+// output logs a command's output line by line as it arrives, at most
+// maxOutput bytes, then notes the truncation and discards the rest. It reads
+// until every writer has closed the pipe, which a background child may
+// delay for as long as it lives.
+type output struct {
+	r    *os.File
+	done chan struct{}
 }
 
-func (c *capture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.log != nil {
-		c.part = append(c.part, p...)
-		for {
-			i := bytes.IndexByte(c.part, '\n')
-			if i < 0 {
-				break
+func newOutput(log *slog.Logger, op string, r *os.File) *output {
+	o := &output{r: r, done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		defer r.Close()
+		logged := 0
+		var part []byte
+		emit := func(line []byte) {
+			if logged >= maxOutput {
+				return
 			}
-			c.log.Info("output", "op", "daemon", "line", strings.TrimRight(string(c.part[:i]), "\r"))
-			c.part = c.part[i+1:]
+			if room := maxOutput - logged; len(line) > room {
+				line = line[:room]
+			}
+			logged += len(line) + 1
+			log.Info("output", "op", op, "line", string(bytes.TrimRight(line, "\r")))
+			if logged >= maxOutput {
+				log.Warn("output truncated", "op", op, "kept_bytes", maxOutput)
+			}
 		}
-		if len(c.part) > maxOutput {
-			c.part = c.part[:0]
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Read(buf)
+			part = append(part, buf[:n]...)
+			for {
+				i := bytes.IndexByte(part, '\n')
+				if i < 0 {
+					break
+				}
+				emit(part[:i])
+				part = part[i+1:]
+			}
+			// An endless line is logged in pieces rather than held.
+			if len(part) >= maxOutput {
+				emit(part)
+				part = part[:0]
+			}
+			if err != nil {
+				if len(part) > 0 {
+					emit(part)
+				}
+				if !errors.Is(err, io.EOF) {
+					log.Warn("output", "op", op, "err", err)
+				}
+				return
+			}
 		}
-		return len(p), nil
-	}
-	room := maxOutput - c.buf.Len()
-	if room <= 0 {
-		c.cut = true
-		return len(p), nil
-	}
-	if len(p) > room {
-		c.cut = true
-		c.buf.Write(p[:room])
-		return len(p), nil
-	}
-	return c.buf.Write(p)
+	}()
+	return o
 }
 
-func (c *capture) bytes() ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return bytes.Clone(c.buf.Bytes()), c.cut
+// wait waits (at most limit) for the output to end, so what a command
+// printed is logged before its operation returns.
+func (o *output) wait(limit time.Duration) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-o.done:
+	case <-t.C:
+	}
 }
-
-var _ io.Writer = (*capture)(nil)

@@ -113,7 +113,21 @@ type Step struct {
 // time, as Pacemaker's ordered groups do), or ok=false when there is nothing
 // to do or something must finish first.
 func (g *Group) Next(want, mayStart bool) (Step, bool) {
-	if g.Busy() || g.Blocked() {
+	if g.Demote {
+		// Giving the group up at once: floating addresses go first, without
+		// waiting for an operation in flight on another member.
+		for _, m := range g.Members {
+			if m.IsIP && needsStop(m) && !m.Busy {
+				return Step{Member: m, Op: OpStop, Why: "demoting: floating addresses first"}, true
+			}
+		}
+	}
+	if g.Busy() {
+		return Step{}, false
+	}
+	if g.Blocked() {
+		// A failed stop freezes the group (a demoting node has already
+		// taken its floating addresses down above).
 		return Step{}, false
 	}
 	for _, m := range g.Members {
@@ -122,11 +136,6 @@ func (g *Group) Next(want, mayStart bool) (Step, bool) {
 		}
 	}
 	if g.Demote {
-		for _, m := range g.Members {
-			if m.IsIP && needsStop(m) {
-				return Step{Member: m, Op: OpStop, Why: "demoting: floating addresses first"}, true
-			}
-		}
 		if m := g.lastToStop(0); m != nil {
 			return Step{Member: m, Op: OpStop, Why: "demoting"}, true
 		}

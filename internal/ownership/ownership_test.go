@@ -80,6 +80,28 @@ func TestDemoteStopsAddressesFirst(t *testing.T) {
 	}
 }
 
+func TestDemoteWithBlockedMemberStillDropsAddresses(t *testing.T) {
+	g := group(running, blocked, stopped)
+	g.Demote = true
+	st, ok := g.Next(true, true)
+	if !ok || st.Op != OpStop || st.Member.Name != "vip" {
+		t.Fatalf("got ok=%v %+v, want stop vip", ok, st)
+	}
+	g.Demote = false
+	if st, ok := g.Next(false, true); ok {
+		t.Fatalf("blocked group placed elsewhere did %s %s, want nothing", st.Op, st.Member.Name)
+	}
+}
+
+func TestDemoteDoesNotWaitForOtherMembers(t *testing.T) {
+	g := group(running, stopped, stopped)
+	g.Members[1].State, g.Members[1].Busy = wire.ResStarting, true
+	g.Demote = true
+	if st, ok := g.Next(true, true); !ok || st.Op != OpStop || st.Member.Name != "vip" {
+		t.Fatalf("got ok=%v %+v, want stop vip at once", ok, st)
+	}
+}
+
 func TestFinished(t *testing.T) {
 	m := &Member{Name: "fs", State: stopped}
 	m.Dispatched(OpStart)

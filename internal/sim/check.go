@@ -1,0 +1,158 @@
+package sim
+
+import (
+	"time"
+
+	"tandem/internal/wire"
+)
+
+// check runs the invariants after every event.
+func (s *Sim) check() {
+	s.checkS1()
+	if s.opt.CheckS2 {
+		s.checkS2()
+	}
+}
+
+// heardBothWaysSince returns since when nodes i and j have been hearing each
+// other in both directions (deliveries without a gap of deadtime), and
+// whether they do now.
+func (s *Sim) heardBothWaysSince(i, j int) (time.Duration, bool) {
+	a, b := s.nodes[i], s.nodes[j]
+	la, oka := a.lastHeard[j]
+	lb, okb := b.lastHeard[i]
+	// Clocks run up to 1 % off, so a node may judge deadtime over 2 % early.
+	hearing := time.Duration(float64(s.m.Timing.Deadtime) * 0.98)
+	if !oka || !okb || s.now-la >= hearing || s.now-lb >= hearing {
+		return 0, false
+	}
+	return max(a.heardSince[j], b.heardSince[i]), true
+}
+
+// checkS1: two nodes that have heard each other both ways for longer than
+// H never both have a resource active.
+func (s *Sim) checkS1() {
+	for i := range s.nodes {
+		for j := i + 1; j < len(s.nodes); j++ {
+			a, b := s.nodes[i], s.nodes[j]
+			if !a.up || !b.up || a.paused || b.paused {
+				continue
+			}
+			since, ok := s.heardBothWaysSince(i, j)
+			if !ok {
+				continue
+			}
+			// A pause inside the window suspends the clock on that node.
+			if a.lastResume > since || b.lastResume > since {
+				continue
+			}
+			for r, on := range a.active {
+				// A failed stop blocks its group with S infinite (until fenced or
+				// cleaned up): S1 does not cover that group.
+				h := s.h[s.groupOf[r]]
+				if on && b.active[r] && s.now-since > h && !s.groupBlocked(a, r) && !s.groupBlocked(b, r) {
+					s.fail("S1: %s active on %s and %s, which have heard each other both ways since %.3fs (H = %v)", r, a.name, b.name, since.Seconds(), h)
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Sim) groupBlocked(n *simNode, r string) bool {
+	for _, m := range s.members[s.groupOf[r]] {
+		if n.stopFailed[m] {
+			return true
+		}
+	}
+	return false
+}
+
+// checkStartAllowed is S1's second clause, checked when a start is
+// dispatched: no node starts R while a peer it hears reports R active.
+func (s *Sim) checkStartAllowed(i int, r string) {
+	n := s.nodes[i]
+	for j := range s.nodes {
+		if j == i {
+			continue
+		}
+		last, ok := n.lastHeard[j]
+		m := n.lastMsg[j]
+		// "Hears": processed a heartbeat within deadtime (on the slowest clock).
+		if !ok || m == nil || m.Type == wire.TypeBye || float64(s.now-last) >= float64(s.m.Timing.Deadtime)*0.98 {
+			continue
+		}
+		for _, pr := range m.Resources {
+			if pr.Name == r && pr.State != wire.ResStopped {
+				s.fail("S1: %s starts %s while it hears %s report it %s", n.name, r, s.nodes[j].name, pr.State)
+				return
+			}
+		}
+	}
+}
+
+// checkS2: no resource is ever active on two nodes (majority mode; on
+// two_node a negative control).
+func (s *Sim) checkS2() {
+	for i := range s.nodes {
+		for j := i + 1; j < len(s.nodes); j++ {
+			for r, on := range s.nodes[i].active {
+				if on && s.nodes[j].active[r] && s.kindOf(r) == "ip" {
+					s.fail("S2: %s active on %s and %s", r, s.nodes[i].name, s.nodes[j].name)
+					return
+				}
+			}
+		}
+	}
+}
+
+// observeMembership checks L2 whenever node i declares a peer dead: it must
+// have processed no heartbeat from it within deadtime, unless it was paused.
+// It also counts false deaths: declared while the peer was up, reachable and
+// sending.
+func (s *Sim) observeMembership(i int) {
+	n := s.nodes[i]
+	for j, p := range s.nodes {
+		if j == i {
+			continue
+		}
+		st := n.core.PeerState(p.name)
+		prev := n.peerState[j]
+		n.peerState[j] = st
+		if st != "dead" || prev == "dead" || prev == "" || prev == "pending" {
+			continue
+		}
+		last, ok := n.lastHeard[j]
+		pausedRecently := s.now-n.lastResume < s.m.Timing.Deadtime*2
+		// Node clocks run up to 1 % off: allow that much.
+		if ok && float64(s.now-last) < float64(s.m.Timing.Deadtime)*0.98 && !pausedRecently {
+			s.fail("L2: %s declared %s dead %v after its last heartbeat (deadtime %v)", n.name, p.name, s.now-last, s.m.Timing.Deadtime)
+			return
+		}
+		quiet := s.m.Timing.Deadtime * 2
+		if p.up && !p.paused && s.now-p.lastResume > quiet && s.now-n.lastResume > quiet && s.now-s.lastHeal > quiet && !s.cut(j, i) && !s.partlyCut(j, i) {
+			s.res.FalseDeath++
+			s.logf("%s declared %s dead though it is up and reachable (false death)", n.name, p.name)
+		}
+	}
+}
+
+// partlyCut reports whether some link from i to j is blocked.
+func (s *Sim) partlyCut(i, j int) bool {
+	for _, b := range s.blocked[i][j] {
+		if b {
+			return true
+		}
+	}
+	return false
+}
+
+// cut reports whether every link from i to j is blocked.
+func (s *Sim) cut(i, j int) bool {
+	for _, b := range s.blocked[i][j] {
+		if !b {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,774 @@
+// Package sim is tandem's deterministic simulator: real node cores
+// (package node) in virtual time, over a network that loses, delays,
+// duplicates, reorders and partitions packets, on machines that crash,
+// restart, pause and run clocks up to 1 % fast or slow, with resource
+// operations that fail, time out and hang. It keeps its own ground truth of
+// which resources are active where — independent of what the nodes believe —
+// and checks the safety and liveness contract of docs/design.md at every
+// event. Everything comes from one seed: a failing seed replays exactly.
+package sim
+
+import (
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"tandem/internal/config"
+	"tandem/internal/node"
+	"tandem/internal/ownership"
+	"tandem/internal/statelog"
+	"tandem/internal/wire"
+)
+
+// Options choose what a run does besides the seed.
+type Options struct {
+	Seed     uint64
+	Duration time.Duration // simulated time; default 60s
+	Profile  Profile
+	// CheckS2 also checks S2 (never active on two nodes, whatever the
+	// partitions). two_node cannot promise it: with CheckS2 on a two_node
+	// cluster the simulator must find a violation (a negative control).
+	CheckS2 bool
+	// TraceLen is how many recent events a violation report shows.
+	TraceLen int
+}
+
+// Profile is a timing profile.
+type Profile struct {
+	Name                                    string
+	Keepalive, Warntime, Deadtime, Initdead time.Duration
+}
+
+// Profiles: Heartbeat-like defaults, and the fast profile of docs/design.md.
+var (
+	DefaultProfile = Profile{Name: "default", Keepalive: 100 * time.Millisecond, Warntime: 500 * time.Millisecond, Deadtime: time.Second, Initdead: 3 * time.Second}
+	FastProfile    = Profile{Name: "fast", Keepalive: 2 * time.Millisecond, Warntime: 20 * time.Millisecond, Deadtime: 40 * time.Millisecond, Initdead: 200 * time.Millisecond}
+)
+
+// Result is what one run found.
+type Result struct {
+	Seed       uint64
+	Simulated  time.Duration
+	Events     int
+	Violation  string // "" when every check held
+	Trace      []string
+	Coverage   Coverage
+	FalseDeath int // deaths declared while the peer was alive and reachable (L2 counts them)
+}
+
+// Coverage counts fault classes and outcomes that occurred.
+type Coverage map[string]int
+
+// Classes every batch of seeds must exercise.
+var Classes = []string{
+	"partition-symmetric", "partition-one-way", "partition-one-link",
+	"crash-machine", "crash-agent-state-kept", "crash-agent-state-lost",
+	"pause", "pause-between-decision-and-effect", "clock-skew",
+	"loss", "duplicate", "reorder",
+	"start-failure", "stop-failure", "monitor-failure", "op-hang", "service-death",
+	"takeover", "hand-off",
+}
+
+// event kinds
+type kind int
+
+const (
+	evDeliver kind = iota
+	evTick
+	evOpDone
+	evFault
+	evResume
+)
+
+type event struct {
+	at   time.Duration
+	seq  uint64
+	kind kind
+	node int
+	// deliver
+	from int
+	link int
+	inc  uint64
+	msg  *wire.Message
+	// op
+	gen    int // node generation the op belongs to
+	action node.Action
+	out    ownership.Outcome
+	// fault
+	fault func()
+}
+
+type queue []*event
+
+func (q queue) Len() int { return len(q) }
+func (q queue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *queue) Push(x any)   { *q = append(*q, x.(*event)) }
+func (q *queue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// simNode is one machine: its agent (the core), its clock, and the ground
+// truth of what runs on it.
+type simNode struct {
+	name   string
+	core   *node.Node
+	gen    int // bumped at every restart: stale events are dropped
+	up     bool
+	paused bool
+	held   []*event // messages and results that arrived while paused
+	// pendingReady: a decision made just before a pause, carried out at resume.
+	pendingReady *node.Ready
+	bootAt       time.Duration
+	rate         float64
+	inc          uint64
+	saved        []statelog.Entry // the state log as persisted
+	active       map[string]bool  // ground truth: resource → active here
+	running      map[string]bool  // is the service process really up (for monitors)
+	stopFailed   map[string]bool  // a stop failed: S is infinite for it until a stop succeeds
+	lastHeard    map[int]time.Duration
+	heardSince   map[int]time.Duration
+	lastMsg      map[int]*wire.Message
+	lastInc      map[int]uint64
+	peerState    map[int]string
+	pausedSince  time.Duration
+	lastResume   time.Duration
+	failStart    bool // injected: starts fail on this node
+	failStop     bool
+	failMonitor  bool
+	hang         bool // injected: operations hang until their timeout
+}
+
+// Sim is one run.
+type Sim struct {
+	opt   Options
+	rng   *rand.Rand
+	m     *config.Model
+	now   time.Duration
+	seq   uint64
+	q     queue
+	nodes []*simNode
+	// network: per directed pair and link
+	blocked [][][]bool // [from][to][link]
+	loss    float64
+	dup     float64
+	jitter  time.Duration
+	trace   []string
+	res     Result
+	groupOf map[string]string
+	members map[string][]string
+	h       map[string]time.Duration // S1's H per group
+	// lastHeal is when a partition last ended: a death declared within
+	// deadtime of it is not a false death.
+	lastHeal time.Duration
+}
+
+// New builds a run from opt: a random two_node cluster drawn from the seed.
+func New(opt Options) *Sim {
+	if opt.Duration == 0 {
+		opt.Duration = 60 * time.Second
+	}
+	if opt.Profile.Keepalive == 0 {
+		opt.Profile = DefaultProfile
+	}
+	if opt.TraceLen == 0 {
+		opt.TraceLen = 60
+	}
+	s := &Sim{opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0x7a6d)), res: Result{Seed: opt.Seed, Coverage: Coverage{}},
+		groupOf: map[string]string{}, members: map[string][]string{}}
+	s.m = s.model()
+	for _, g := range s.m.Groups {
+		s.members[g.Name] = g.Members
+		for _, r := range g.Members {
+			s.groupOf[r] = g.Name
+		}
+	}
+	// H of S1 per group: 2·keepalive + δ (2·keepalive) + an operation in
+	// flight when demotion begins + the group's stops, one after another.
+	s.h = map[string]time.Duration{}
+	for _, g := range s.m.Groups {
+		h := 4 * s.m.Timing.Keepalive
+		var inflight time.Duration
+		for _, r := range g.Members {
+			for _, res := range s.m.Resources {
+				if res.Name == r {
+					inflight = max(inflight, res.Ops.StartTimeout, res.Ops.MonitorTimeout)
+					h += res.Ops.StopTimeout
+				}
+			}
+		}
+		s.h[g.Name] = h + inflight
+	}
+	links := len(s.m.Nodes[0].Links)
+	s.blocked = make([][][]bool, len(s.m.Nodes))
+	for i, nd := range s.m.Nodes {
+		s.blocked[i] = make([][]bool, len(s.m.Nodes))
+		for j := range s.m.Nodes {
+			s.blocked[i][j] = make([]bool, links)
+		}
+		sn := &simNode{name: nd.Name, rate: 1, active: map[string]bool{}, running: map[string]bool{}, stopFailed: map[string]bool{}}
+		if s.rng.IntN(2) == 0 {
+			sn.rate = 1 + (s.rng.Float64()*2-1)*0.01
+			s.res.Coverage["clock-skew"]++
+		}
+		s.nodes = append(s.nodes, sn)
+	}
+	if s.rng.IntN(3) > 0 {
+		s.loss = []float64{0.01, 0.05, 0.10}[s.rng.IntN(3)]
+	}
+	s.dup = []float64{0, 0.01, 0.05}[s.rng.IntN(3)]
+	s.jitter = []time.Duration{0, time.Millisecond, 5 * time.Millisecond}[s.rng.IntN(3)]
+	return s
+}
+
+// model draws the cluster: two nodes with one or two links, a group of a
+// floating IP and a service, sometimes a second group.
+func (s *Sim) model() *config.Model {
+	p := s.opt.Profile
+	links := 1 + s.rng.IntN(2)
+	m := &config.Model{Path: "sim.yaml", Cluster: "sim", Port: 694, Hash: 1,
+		Timing: config.Timing{Keepalive: p.Keepalive, Warntime: p.Warntime, Deadtime: p.Deadtime, Initdead: p.Initdead},
+		Quorum: config.Quorum{Mode: "two_node", WaitForAll: s.rng.IntN(4) > 0}}
+	for i, n := range []string{"a", "b"} {
+		nd := config.Node{Name: n}
+		for l := range links {
+			nd.Links = append(nd.Links, netip.AddrFrom4([4]byte{198, 18, byte(l), byte(10 + i)}))
+		}
+		m.Nodes = append(m.Nodes, nd)
+	}
+	ops := config.Ops{StartTimeout: 2 * time.Second, StopTimeout: 2 * time.Second, MonitorInterval: time.Second, MonitorTimeout: time.Second}
+	if p.Keepalive < 10*time.Millisecond {
+		ops = config.Ops{StartTimeout: 100 * time.Millisecond, StopTimeout: 100 * time.Millisecond, MonitorInterval: 50 * time.Millisecond, MonitorTimeout: 50 * time.Millisecond}
+	}
+	m.Resources = []config.Resource{
+		{Name: "vip", Kind: config.KindIP, Ops: ops, IP: &config.IPParams{ARPCount: 1, ARPInterval: time.Millisecond, ARPRefresh: 5 * time.Second}},
+		{Name: "svc", Kind: config.KindExec, Ops: ops, Exec: &config.ExecParams{Daemon: "svc"}},
+	}
+	m.Groups = []config.Group{{Name: "voice", Members: []string{"vip", "svc"}}}
+	if s.rng.IntN(2) == 0 {
+		m.Resources = append(m.Resources, config.Resource{Name: "vip2", Kind: config.KindIP, Ops: ops, IP: &config.IPParams{ARPCount: 1, ARPInterval: time.Millisecond}})
+		m.Groups = append(m.Groups, config.Group{Name: "vip2", Members: []string{"vip2"}, Implicit: true})
+	}
+	m.Constraints = []config.Location{{Target: "voice", Node: "a", Score: []int{0, 50, 500}[s.rng.IntN(3)]}}
+	m.Defaults.Stickiness = []int{0, 10, 100}[s.rng.IntN(3)]
+	return m
+}
+
+func (s *Sim) push(e *event) {
+	s.seq++
+	e.seq = s.seq
+	heap.Push(&s.q, e)
+}
+
+func (s *Sim) local(n *simNode) time.Duration {
+	return time.Duration(float64(s.now-n.bootAt) * n.rate)
+}
+
+func (s *Sim) logf(format string, a ...any) {
+	line := fmt.Sprintf("%9.3fs  ", s.now.Seconds()) + fmt.Sprintf(format, a...)
+	s.trace = append(s.trace, line)
+	if len(s.trace) > s.opt.TraceLen {
+		s.trace = s.trace[len(s.trace)-s.opt.TraceLen:]
+	}
+}
+
+func (s *Sim) fail(format string, a ...any) {
+	if s.res.Violation == "" {
+		s.res.Violation = fmt.Sprintf("%9.3fs  ", s.now.Seconds()) + fmt.Sprintf(format, a...)
+		s.logf("VIOLATION: "+format, a...)
+	}
+}
+
+// Run runs the simulation to its end or its first violation.
+func (s *Sim) Run() Result {
+	for i := range s.nodes {
+		s.boot(i, true)
+	}
+	s.scheduleFault(s.randDur(2*time.Second, 6*time.Second))
+	end := s.opt.Duration
+	for s.q.Len() > 0 && s.res.Violation == "" {
+		e := heap.Pop(&s.q).(*event)
+		if e.at > end {
+			break
+		}
+		s.now = e.at
+		s.res.Events++
+		s.handle(e)
+		s.check()
+	}
+	s.res.Simulated = s.now
+	s.res.Trace = slices.Clone(s.trace)
+	return s.res
+}
+
+func (s *Sim) randDur(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(s.rng.Int64N(int64(hi-lo)+1))
+}
+
+func (s *Sim) boot(i int, first bool) {
+	n := s.nodes[i]
+	n.gen++
+	n.up, n.paused, n.held, n.pendingReady = true, false, nil, nil
+	n.bootAt = s.now
+	n.lastResume = s.now // a fresh process: like a resume, its peers heard nothing for a while
+	n.inc++
+	n.lastHeard, n.heardSince, n.lastMsg, n.lastInc, n.peerState = map[int]time.Duration{}, map[int]time.Duration{}, map[int]*wire.Message{}, map[int]uint64{}, map[int]string{}
+	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved}, 0)
+	if err != nil {
+		panic(err) // the model is the simulator's own: a bug here is ours
+	}
+	n.core = core
+	s.logf("%s boots (incarnation %d)", n.name, n.inc)
+	s.carryOut(i)
+	s.push(&event{at: s.now + s.tickEvery(), kind: evTick, node: i, gen: n.gen})
+}
+
+func (s *Sim) tickEvery() time.Duration { return max(s.m.Timing.Keepalive/4, time.Millisecond) }
+
+func (s *Sim) handle(e *event) {
+	if e.kind == evFault {
+		e.fault()
+		return
+	}
+	n := s.nodes[e.node]
+	if e.kind != evResume && (e.gen != n.gen || !n.up) {
+		return // for a process that has since died
+	}
+	switch e.kind {
+	case evResume:
+		if e.gen != n.gen || !n.up {
+			return
+		}
+		s.resume(e.node)
+	case evTick:
+		if !n.paused {
+			n.core.Step(s.local(n), node.Tick{})
+			s.afterStep(e.node)
+		}
+		s.push(&event{at: s.now + s.tickEvery(), kind: evTick, node: e.node, gen: n.gen})
+	case evDeliver:
+		if n.paused {
+			n.held = append(n.held, e)
+			return
+		}
+		s.deliver(e)
+	case evOpDone:
+		s.opDone(e)
+	}
+}
+
+func (s *Sim) deliver(e *event) {
+	n := s.nodes[e.node]
+	if last, ok := n.lastHeard[e.from]; !ok || s.now-last >= s.m.Timing.Deadtime {
+		n.heardSince[e.from] = s.now
+	}
+	n.lastHeard[e.from] = s.now
+	if last := n.lastMsg[e.from]; last != nil && e.msg.SentAt < last.SentAt && e.inc == n.lastInc[e.from] {
+		s.res.Coverage["reorder"]++ // an older heartbeat overtaken by a newer one
+	} else if e.inc >= n.lastInc[e.from] {
+		n.lastMsg[e.from], n.lastInc[e.from] = e.msg, e.inc
+	}
+	s.logf("%s ← %s link %d: %s", n.name, s.nodes[e.from].name, e.link, describe(e.msg))
+	n.core.Step(s.local(n), node.Receive{From: s.nodes[e.from].name, Link: e.link, Incarnation: e.inc, Msg: e.msg})
+	s.afterStep(e.node)
+}
+
+func describe(m *wire.Message) string {
+	var b strings.Builder
+	if m.Type == wire.TypeBye {
+		b.WriteString("bye ")
+	}
+	for _, r := range m.Resources {
+		if r.State != wire.ResStopped {
+			fmt.Fprintf(&b, "%s=%s ", r.Name, r.State)
+		}
+	}
+	for _, g := range m.Groups {
+		if g.Epoch > 0 {
+			fmt.Fprintf(&b, "%s@%d ", g.Name, g.Epoch)
+		}
+	}
+	if b.Len() == 0 {
+		return "all stopped"
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// afterStep carries out the core's Ready — or, sometimes, pauses the
+// process between the decision and its effect.
+func (s *Sim) afterStep(i int) {
+	n := s.nodes[i]
+	s.observeMembership(i)
+	rd := n.core.Ready()
+	if (len(rd.Actions) > 0 || len(rd.Messages) > 0) && s.rng.IntN(400) == 0 {
+		cp := rd
+		n.pendingReady = &cp
+		n.core.Advance()
+		s.pause(i, s.randDur(50*time.Millisecond, 3*s.m.Timing.Deadtime), true)
+		return
+	}
+	s.carryOut(i)
+}
+
+func (s *Sim) carryOut(i int) {
+	n := s.nodes[i]
+	rd := n.core.Ready()
+	n.core.Advance()
+	s.apply(i, rd)
+}
+
+func (s *Sim) apply(i int, rd node.Ready) {
+	n := s.nodes[i]
+	for _, l := range rd.Logs {
+		if l.Level >= 0 && (strings.HasPrefix(l.Msg, "start ") || strings.HasPrefix(l.Msg, "stop ") || strings.HasPrefix(l.Msg, "split brain") || strings.HasPrefix(l.Msg, "peer ")) {
+			s.logf("%s: %s", n.name, l.Msg)
+		}
+	}
+	for _, o := range rd.Messages {
+		s.send(i, o)
+	}
+	for _, a := range rd.Actions {
+		s.dispatch(i, a)
+	}
+	if rd.PersistState {
+		n.saved = n.core.StateLog()
+	}
+	if rd.Done {
+		s.logf("%s: agent exits after a graceful stop", n.name)
+		n.up = false
+		s.push(&event{at: s.now + s.randDur(time.Second, 5*time.Second), kind: evFault, fault: func() {
+			if !n.up {
+				s.boot(i, false)
+			}
+		}})
+	}
+}
+
+func (s *Sim) peerIndex(name string) int {
+	for i, n := range s.nodes {
+		if n.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Sim) send(from int, o node.Outbound) {
+	to := s.peerIndex(o.To)
+	if to < 0 || s.blocked[from][to][o.Link] {
+		return
+	}
+	copies := 1
+	if s.rng.Float64() < s.dup {
+		copies = 2
+		s.res.Coverage["duplicate"]++
+	}
+	for range copies {
+		if s.rng.Float64() < s.loss {
+			s.res.Coverage["loss"]++
+			continue
+		}
+		delay := 100*time.Microsecond + time.Duration(s.rng.Int64N(int64(s.jitter)+1))
+		msg := o.Msg
+		s.push(&event{at: s.now + delay, kind: evDeliver, node: to, from: from, link: o.Link, inc: s.nodes[from].inc, msg: &msg, gen: s.nodes[to].gen})
+	}
+}
+
+// dispatch starts an operation: the ground truth changes now (a start makes
+// the resource active from the moment it is dispatched), its result comes later.
+func (s *Sim) dispatch(i int, a node.Action) {
+	n := s.nodes[i]
+	if a.Op == ownership.OpStart {
+		s.checkStartAllowed(i, a.Resource)
+		n.active[a.Resource] = true
+		n.running[a.Resource] = true
+		if g := s.groupOf[a.Resource]; s.members[g][0] == a.Resource {
+			s.classifyTake(i, g)
+		}
+	}
+	d := s.randDur(time.Millisecond, s.m.Resources[0].Ops.StartTimeout/40)
+	out := ownership.Outcome{}
+	switch a.Op {
+	case ownership.OpStart:
+		if n.failStart && s.rng.IntN(2) == 0 {
+			out.Err = "injected start failure"
+			s.res.Coverage["start-failure"]++
+		}
+	case ownership.OpStop:
+		if n.failStop && s.rng.IntN(3) == 0 {
+			out.Err = "injected stop failure"
+			s.res.Coverage["stop-failure"]++
+		}
+	case ownership.OpMonitor, ownership.OpProbe:
+		if n.failMonitor && a.Op == ownership.OpMonitor && s.rng.IntN(3) == 0 {
+			out.Err = "injected monitor failure"
+			s.res.Coverage["monitor-failure"]++
+		} else {
+			out.Running, out.Stopped = n.running[a.Resource], !n.running[a.Resource] && !n.active[a.Resource]
+			if !n.running[a.Resource] && n.active[a.Resource] {
+				out.Running = false // active but dead: the monitor reports it not running
+				out.Stopped = true
+			}
+		}
+	}
+	if n.hang && a.Op != ownership.OpProbe && s.rng.IntN(4) == 0 {
+		// The operation hangs: the agent kills it at its timeout and reports an error.
+		d = a.Timeout
+		out = ownership.Outcome{Err: "timed out"}
+		s.res.Coverage["op-hang"]++
+	}
+	if a.Op == ownership.OpStart || a.Op == ownership.OpStop {
+		s.logf("%s: %s %s dispatched (result in %v)", n.name, a.Op, a.Resource, d)
+	}
+	s.push(&event{at: s.now + d, kind: evOpDone, node: i, gen: n.gen, action: a, out: out})
+}
+
+// classifyTake counts takeovers (the peer was dead) and hand-offs (the peer
+// stopped it while alive) for the coverage report.
+func (s *Sim) classifyTake(i int, g string) {
+	for j, o := range s.nodes {
+		if j == i {
+			continue
+		}
+		if !o.up {
+			s.res.Coverage["takeover"]++
+		} else if m := s.nodes[i].lastMsg[j]; m != nil {
+			for _, gr := range m.Groups {
+				if gr.Name == g && gr.Epoch > 0 {
+					s.res.Coverage["hand-off"]++
+				}
+			}
+		}
+		if st := s.nodes[i].peerState[j]; st == "dead" || st == "left" {
+			s.res.Coverage["takeover"]++
+		}
+	}
+}
+
+func (s *Sim) opDone(e *event) {
+	n := s.nodes[e.node]
+	a := e.action
+	switch a.Op {
+	case ownership.OpStop:
+		if e.out.Err == "" {
+			n.active[a.Resource] = false
+			n.running[a.Resource] = false
+			n.stopFailed[a.Resource] = false
+		} else {
+			n.stopFailed[a.Resource] = true
+		}
+	case ownership.OpStart:
+		if e.out.Err != "" && s.rng.IntN(2) == 0 {
+			// The failed start left nothing behind (half of them do; the
+			// other half leave it up until a stop): truthfully inactive.
+			n.running[a.Resource] = false
+			n.active[a.Resource] = false
+		}
+	}
+	if n.paused {
+		n.held = append(n.held, e)
+		return
+	}
+	s.result(e)
+}
+
+func (s *Sim) result(e *event) {
+	n := s.nodes[e.node]
+	s.logf("%s: %s %s done %s", n.name, e.action.Op, e.action.Resource, orOK(e.out.Err))
+	n.core.Step(s.local(n), node.Result{ID: e.action.ID, Outcome: e.out})
+	s.afterStep(e.node)
+}
+
+func orOK(err string) string {
+	if err == "" {
+		return "ok"
+	}
+	return "(" + err + ")"
+}
+
+func (s *Sim) pause(i int, d time.Duration, betweenDecisionAndEffect bool) {
+	n := s.nodes[i]
+	n.paused = true
+	n.pausedSince = s.now
+	s.res.Coverage["pause"]++
+	if betweenDecisionAndEffect {
+		s.res.Coverage["pause-between-decision-and-effect"]++
+	}
+	s.logf("%s paused for %v", n.name, d)
+	s.push(&event{at: s.now + d, kind: evResume, node: i, gen: n.gen})
+}
+
+// resume delivers what queued up during the pause before the burst of
+// ticks, as a real agent's sockets and channels would.
+func (s *Sim) resume(i int) {
+	n := s.nodes[i]
+	n.paused = false
+	n.lastResume = s.now
+	s.logf("%s resumes (%d queued)", n.name, len(n.held))
+	if rd := n.pendingReady; rd != nil {
+		n.pendingReady = nil
+		s.apply(i, *rd)
+		if !n.up {
+			return // that decision was the agent's last: it has exited
+		}
+	}
+	held := n.held
+	n.held = nil
+	for _, e := range held {
+		if e.gen != n.gen || !n.up {
+			continue
+		}
+		switch e.kind {
+		case evDeliver:
+			s.deliver(e)
+		case evOpDone:
+			s.result(e)
+		}
+	}
+	n.core.Step(s.local(n), node.Tick{})
+	s.afterStep(i)
+}
+
+// crash kills node i's agent. A machine crash takes everything with it; an
+// agent crash leaves floating addresses on the interface (exec services die
+// with the agent).
+func (s *Sim) crash(i int, machine, keepState bool) {
+	n := s.nodes[i]
+	n.up = false
+	n.gen++
+	n.held, n.pendingReady = nil, nil
+	switch {
+	case machine:
+		n.active, n.running, n.stopFailed = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		s.res.Coverage["crash-machine"]++
+	default:
+		for r := range n.active {
+			if s.kindOf(r) == config.KindExec {
+				n.active[r], n.running[r] = false, false
+			}
+		}
+		if keepState {
+			s.res.Coverage["crash-agent-state-kept"]++
+		} else {
+			s.res.Coverage["crash-agent-state-lost"]++
+		}
+	}
+	if !keepState {
+		n.saved = nil
+	}
+	s.logf("%s crashes (machine=%v, state kept=%v)", n.name, machine, keepState)
+	s.push(&event{at: s.now + s.randDur(500*time.Millisecond, 4*s.m.Timing.Deadtime+time.Second), kind: evFault, fault: func() {
+		if !n.up {
+			s.boot(i, false)
+		}
+	}})
+}
+
+func (s *Sim) kindOf(r string) string {
+	for _, res := range s.m.Resources {
+		if res.Name == r {
+			return res.Kind
+		}
+	}
+	return ""
+}
+
+// scheduleFault draws the next fault and when it happens.
+func (s *Sim) scheduleFault(after time.Duration) {
+	s.push(&event{at: s.now + after, kind: evFault, fault: func() {
+		s.injectFault()
+		s.scheduleFault(s.randDur(time.Second, 8*time.Second))
+	}})
+}
+
+func (s *Sim) injectFault() {
+	i := s.rng.IntN(len(s.nodes))
+	j := 1 - i
+	n := s.nodes[i]
+	links := len(s.blocked[0][1])
+	heal := func(after time.Duration, what string) {
+		s.push(&event{at: s.now + after, kind: evFault, fault: func() {
+			for a := range s.blocked {
+				for b := range s.blocked[a] {
+					for l := range s.blocked[a][b] {
+						s.blocked[a][b][l] = false
+					}
+				}
+			}
+			s.lastHeal = s.now
+			s.logf("network heals (%s)", what)
+		}})
+	}
+	switch s.rng.IntN(12) {
+	case 0:
+		for l := range links {
+			s.blocked[i][j][l], s.blocked[j][i][l] = true, true
+		}
+		s.res.Coverage["partition-symmetric"]++
+		s.logf("partition: %s ⇹ %s", s.nodes[i].name, s.nodes[j].name)
+		heal(s.randDur(500*time.Millisecond, 4*s.m.Timing.Deadtime+2*time.Second), "symmetric")
+	case 1:
+		for l := range links {
+			s.blocked[i][j][l] = true
+		}
+		s.res.Coverage["partition-one-way"]++
+		s.logf("partition: %s → %s cut (one way)", s.nodes[i].name, s.nodes[j].name)
+		heal(s.randDur(500*time.Millisecond, 4*s.m.Timing.Deadtime+2*time.Second), "one-way")
+	case 2:
+		l := s.rng.IntN(links)
+		s.blocked[i][j][l], s.blocked[j][i][l] = true, true
+		s.res.Coverage["partition-one-link"]++
+		s.logf("link %d between the nodes cut", l)
+		heal(s.randDur(time.Second, 5*time.Second), "one link")
+	case 3:
+		if n.up {
+			s.crash(i, true, true)
+		}
+	case 4:
+		if n.up {
+			s.crash(i, false, s.rng.IntN(2) == 0)
+		}
+	case 5:
+		if n.up && !n.paused {
+			s.pause(i, s.randDur(50*time.Millisecond, 3*s.m.Timing.Deadtime), false)
+		}
+	case 6:
+		n.failStart = !n.failStart
+		s.logf("%s: start failures %v", n.name, n.failStart)
+	case 7:
+		n.failStop = !n.failStop
+		s.logf("%s: stop failures %v", n.name, n.failStop)
+	case 8:
+		n.failMonitor = !n.failMonitor
+		s.logf("%s: monitor failures %v", n.name, n.failMonitor)
+	case 9:
+		n.hang = !n.hang
+		s.logf("%s: operations hang %v", n.name, n.hang)
+	case 10:
+		for r, on := range n.running {
+			if on && s.kindOf(r) == config.KindExec {
+				n.running[r] = false
+				s.res.Coverage["service-death"]++
+				s.logf("%s: service %s dies", n.name, r)
+			}
+		}
+	case 11:
+		if n.up && !n.paused {
+			s.logf("%s: operator stops the agent (SIGTERM)", n.name)
+			n.core.Step(s.local(n), node.Shutdown{})
+			s.afterStep(i)
+		}
+	}
+}

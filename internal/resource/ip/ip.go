@@ -327,30 +327,23 @@ func (a *Agent) inNS(fn func() error) error {
 	return ferr
 }
 
-// garpSender sends, per announcement, a gratuitous ARP request (sender and
-// target both the VIP, RFC 5227 §3) and a gratuitous reply: some switches and
-// hosts update their tables only from one of the two.
+// garpSender sends a gratuitous ARP request per announcement: sender and
+// target protocol address both the VIP, to broadcast (RFC 5227 §3, as
+// `arping -U` and keepalived send). No gratuitous reply: tandem's own ARP
+// watcher (internal/probe) counts every reply from the VIP as an answer.
 func garpSender(ifi *net.Interface, vip netip.Addr) (func() error, func(), error) {
-	var frames [][]byte
-	for _, op := range []arp.Operation{arp.OperationRequest, arp.OperationReply} {
-		target := ethernet.Broadcast
-		if op == arp.OperationRequest {
-			target = net.HardwareAddr{0, 0, 0, 0, 0, 0}
-		}
-		p, err := arp.NewPacket(op, ifi.HardwareAddr, vip, target, vip)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
-		}
-		pb, err := p.MarshalBinary()
-		if err != nil {
-			return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
-		}
-		f := &ethernet.Frame{Destination: ethernet.Broadcast, Source: ifi.HardwareAddr, EtherType: ethernet.EtherTypeARP, Payload: pb}
-		fb, err := f.MarshalBinary()
-		if err != nil {
-			return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
-		}
-		frames = append(frames, fb)
+	p, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, vip, net.HardwareAddr{0, 0, 0, 0, 0, 0}, vip)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
+	}
+	pb, err := p.MarshalBinary()
+	if err != nil {
+		return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
+	}
+	f := &ethernet.Frame{Destination: ethernet.Broadcast, Source: ifi.HardwareAddr, EtherType: ethernet.EtherTypeARP, Payload: pb}
+	fb, err := f.MarshalBinary()
+	if err != nil {
+		return nil, nil, fmt.Errorf("gratuitous ARP: %w", err)
 	}
 	// Protocol 0: a send-only socket, no ARP traffic queued to us.
 	c, err := packet.Listen(ifi, packet.Raw, 0, nil)
@@ -359,10 +352,8 @@ func garpSender(ifi *net.Interface, vip netip.Addr) (func() error, func(), error
 	}
 	dst := &packet.Addr{HardwareAddr: ethernet.Broadcast}
 	send := func() error {
-		for _, fb := range frames {
-			if _, err := c.WriteTo(fb, dst); err != nil {
-				return fmt.Errorf("gratuitous ARP on %s: %w", ifi.Name, err)
-			}
+		if _, err := c.WriteTo(fb, dst); err != nil {
+			return fmt.Errorf("gratuitous ARP on %s: %w", ifi.Name, err)
 		}
 		return nil
 	}

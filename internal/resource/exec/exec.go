@@ -50,6 +50,7 @@ type Agent struct {
 	mu         sync.Mutex
 	started    bool    // command mode without a monitor: what we last did
 	startGroup int     // command mode: group of the last start, if it left processes running
+	startProcs []proc  // and what was in it when the start command ended
 	daemon     *daemon // daemon mode: the current or last child
 }
 
@@ -77,7 +78,9 @@ func (a *Agent) command(op, script string) (*osexec.Cmd, *output, error) {
 	cmd.Env = append(os.Environ(), a.p.Env...)
 	cmd.Env = append(cmd.Env, "TANDEM_RESOURCE="+a.name)
 	// Own process group, so a timeout kills everything it spawned; killed
-	// with the agent, so a dead agent leaves no unsupervised service.
+	// with the agent, so a dead agent leaves no unsupervised service. (The
+	// death signal follows the forking OS thread: never call an operation
+	// from a goroutine that holds runtime.LockOSThread and may exit locked.)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Our own pipe (not an io.Writer) so Wait does not wait for a background
 	// child that inherited it, and that child does not get SIGPIPE later.
@@ -91,7 +94,7 @@ func (a *Agent) command(op, script string) (*osexec.Cmd, *output, error) {
 }
 
 // launch starts cmd and closes our copy of the pipe's write end.
-func launch(cmd *osexec.Cmd, out *output) error {
+func launch(cmd *osexec.Cmd) error {
 	err := cmd.Start()
 	cmd.Stdout.(*os.File).Close()
 	return err // on failure nobody writes, so the reader sees EOF and ends
@@ -104,7 +107,7 @@ func (a *Agent) run(ctx context.Context, op, script string) (code, pgid int, err
 	if err != nil {
 		return -1, 0, err
 	}
-	if err := launch(cmd, out); err != nil {
+	if err := launch(cmd); err != nil {
 		return -1, 0, fmt.Errorf("%s %s: %w", op, a.name, err)
 	}
 	pgid = cmd.Process.Pid
@@ -123,9 +126,10 @@ func (a *Agent) run(ctx context.Context, op, script string) (code, pgid int, err
 		return 0, pgid, nil
 	}
 	var ee *osexec.ExitError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) && ee.ExitCode() >= 0 {
 		return ee.ExitCode(), pgid, nil
 	}
+	// Killed by a signal (from outside), or Wait failed.
 	return -1, pgid, fmt.Errorf("%s %s: %w", op, a.name, err)
 }
 
@@ -174,53 +178,74 @@ func groupAlive(pgid int) bool {
 	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}
-	for _, pid := range groupMembers(pgid) {
-		if state, _, ok := procStat(pid); ok && state != "Z" && state != "X" {
-			return true
-		}
-	}
-	return false
+	return len(groupMembers(pgid)) > 0
 }
 
-// groupMembers lists the pids in /proc whose process group is pgid.
-func groupMembers(pgid int) []int {
+// proc identifies a process across pid reuse: pid and start time (clock ticks since boot).
+type proc struct {
+	pid   int
+	start uint64
+}
+
+// groupMembers lists the live (not zombie) processes in /proc whose process group is pgid.
+func groupMembers(pgid int) []proc {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	var pids []int
+	var out []proc
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if _, g, ok := procStat(pid); ok && g == pgid {
-			pids = append(pids, pid)
+		if st, ok := procStat(pid); ok && st.pgid == pgid && st.state != "Z" && st.state != "X" {
+			out = append(out, proc{pid, st.start})
 		}
 	}
-	return pids
+	return out
 }
 
-// procStat reads a process's state letter and process group from /proc/PID/stat.
-func procStat(pid int) (state string, pgid int, ok bool) {
+type stat struct {
+	state string
+	pgid  int
+	start uint64
+}
+
+// procStat reads a process's state letter, process group and start time from /proc/PID/stat.
+func procStat(pid int) (stat, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return "", 0, false
+		return stat{}, false
 	}
-	// The fields after comm's closing parenthesis: state ppid pgrp ...
+	// The fields after comm's closing parenthesis: state(3) ppid pgrp ... starttime(22).
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return "", 0, false
+		return stat{}, false
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return "", 0, false
+	if len(f) < 20 {
+		return stat{}, false
 	}
-	g, err := strconv.Atoi(f[2])
-	if err != nil {
-		return "", 0, false
+	g, err1 := strconv.Atoi(f[2])
+	st, err2 := strconv.ParseUint(f[19], 10, 64)
+	if err1 != nil || err2 != nil {
+		return stat{}, false
 	}
-	return f[0], g, true
+	return stat{state: f[0], pgid: g, start: st}, true
+}
+
+// stillOurs reports whether group pgid still holds a process of members:
+// then it was never empty since, so its id cannot have been reused.
+func stillOurs(pgid int, members []proc) bool {
+	for _, m := range groupMembers(pgid) {
+		for _, o := range members {
+			if m == o {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Start implements resource.Agent.
@@ -239,8 +264,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.started = true
 	// A start command that leaves the service in its group (`svc &`) gives us
 	// a group to kill when the stop command fails.
-	if groupAlive(pgid) {
-		a.startGroup = pgid
+	a.startGroup, a.startProcs = 0, nil
+	if m := groupMembers(pgid); len(m) > 0 {
+		a.startGroup, a.startProcs = pgid, m
 	}
 	a.mu.Unlock()
 	return nil
@@ -258,13 +284,15 @@ func (a *Agent) Stop(ctx context.Context) error {
 		err = fmt.Errorf("stop %s: exit status %d", a.name, code)
 	}
 	a.mu.Lock()
-	g := a.startGroup
+	g, procs := a.startGroup, a.startProcs
 	if err == nil {
 		a.started = false
 	}
-	a.startGroup = 0
+	a.startGroup, a.startProcs = 0, nil
 	a.mu.Unlock()
-	if err != nil && g != 0 && groupAlive(g) {
+	// Only a group that was never empty since the start is surely ours; a
+	// service that double-forked and left the group is beyond our reach.
+	if err != nil && g != 0 && stillOurs(g, procs) {
 		a.log.Warn("stop failed: killing the start command's process group", "pgid", g, "err", err)
 		if kerr := killGroup(g); kerr != nil {
 			err = errors.Join(err, kerr)
@@ -338,7 +366,7 @@ func (a *Agent) startDaemon(ctx context.Context) error {
 		a.mu.Unlock()
 		return fmt.Errorf("start %s: %w", a.name, err)
 	}
-	if err := launch(cmd, out); err != nil {
+	if err := launch(cmd); err != nil {
 		a.mu.Unlock()
 		return fmt.Errorf("start %s: %w", a.name, err)
 	}
@@ -393,6 +421,18 @@ func (a *Agent) stopDaemon(ctx context.Context) error {
 	a.mu.Unlock()
 	if d == nil {
 		return nil
+	}
+	select {
+	case <-d.done:
+		// It died earlier and its group was killed then; its id may be
+		// someone else's by now, so signal nothing.
+		a.mu.Lock()
+		if a.daemon == d {
+			a.daemon = nil
+		}
+		a.mu.Unlock()
+		return nil
+	default:
 	}
 	d.stopping.Store(true)
 	_ = syscall.Kill(-d.pgid, syscall.SIGTERM)

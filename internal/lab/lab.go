@@ -186,6 +186,16 @@ func (c *Cluster) StartAgent(n string) error {
 	return nil
 }
 
+// Pid is node n's agent process, 0 if it is not running.
+func (c *Cluster) Pid(n string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cmd := c.procs[n]; cmd != nil && cmd.Process != nil {
+		return cmd.Process.Pid
+	}
+	return 0
+}
+
 // Kill SIGKILLs node n's agent (what it started dies with it via Pdeathsig,
 // the address stays as on a crashed machine unless the link is cut too).
 func (c *Cluster) Kill(n string) error { return c.signal(n, syscall.SIGKILL, 5*time.Second) }

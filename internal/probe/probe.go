@@ -295,3 +295,27 @@ func (w *ARPWatch) DoubleAnswers(window time.Duration) []Conflict {
 	}
 	return out
 }
+
+// LongestLoss returns the longest run of probes that went unanswered between
+// two answered ones — at a 1 kHz stream, its length in milliseconds is the
+// outage a client saw — and the nodes that answered around it.
+func (p *Prober) LongestLoss() (lost uint64, before, after string) {
+	p.mu.Lock()
+	rs := slices.Clone(p.replies)
+	p.mu.Unlock()
+	slices.SortFunc(rs, func(a, b Reply) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	for i := 1; i < len(rs); i++ {
+		if gap := rs[i].Seq - rs[i-1].Seq - 1; rs[i].Seq > rs[i-1].Seq && gap > lost {
+			lost, before, after = gap, rs[i-1].Node, rs[i].Node
+		}
+	}
+	return lost, before, after
+}

@@ -69,12 +69,20 @@ type result struct {
 
 const interval = time.Millisecond
 
+// agentLog receives tandem's agent logs with -v.
+var agentLog io.Writer = io.Discard
+
 func main() {
 	reps := flag.Int("reps", 10, "repetitions of each scenario")
 	out := flag.String("out", "", "write the markdown report here")
 	only := flag.String("systems", "", "comma-separated systems to run (default all)")
 	idle := flag.Duration("idle", 20*time.Second, "how long to sample idle CPU and RSS (0 skips)")
+	lossFor := flag.Duration("loss", 60*time.Second, "how long to run each system under 10 % loss, counting owner changes (0 skips)")
+	verbose := flag.Bool("v", false, "show tandem's agent logs")
 	flag.Parse()
+	if *verbose {
+		agentLog = os.Stderr
+	}
 	if os.Geteuid() != 0 {
 		fatal(errors.New("needs root: creates network namespaces"))
 	}
@@ -107,6 +115,21 @@ func main() {
 			results = append(results, r)
 		}
 	}
+	var losses []lossResult
+	if *lossFor > 0 {
+		for _, sys := range systems() {
+			if *only != "" && !slices.Contains(strings.Split(*only, ","), sys.name) {
+				continue
+			}
+			lr, err := measureLoss(ctx, sys, bin, *lossFor)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "loss %s: %v\n", sys.name, err)
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "%-32s under 10%% loss: %d owner changes, %v with two holders\n", sys.name, lr.changes, lr.double)
+			losses = append(losses, lr)
+		}
+	}
 	var idles []idleResult
 	if *idle > 0 {
 		for _, ir := range []struct {
@@ -127,7 +150,7 @@ func main() {
 			idles = append(idles, res)
 		}
 	}
-	report := render(results, idles, *reps, *idle)
+	report := render(results, losses, idles, *reps, *idle)
 	fmt.Print(report)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
@@ -158,7 +181,7 @@ func buildTandem() (string, error) {
 func systems() []system {
 	return []system{
 		tandemSystem("tandem (default)", 100*time.Millisecond, time.Second),
-		tandemSystem("tandem (fast)", 2*time.Millisecond, 40*time.Millisecond),
+		tandemSystem("tandem (fast)", 2*time.Millisecond, 30*time.Millisecond),
 		keepalivedSystem("keepalived v2 (advert_int 1)", 2, "1"),
 		keepalivedSystem("keepalived v3 (advert_int 0.01)", 3, "0.01"),
 	}
@@ -211,7 +234,7 @@ type tandemPair struct{ cl *lab.Cluster }
 
 func tandemSystem(name string, keepalive, deadtime time.Duration) system {
 	return system{name: name, start: func(ctx context.Context, bin string) (pair, error) {
-		cl, err := lab.Start(ctx, lab.Spec{Prefix: "tbench", Binary: bin, Nodes: []string{"a", "b"}, Links: 1,
+		cl, err := lab.Start(ctx, lab.Spec{Prefix: "tbench", Binary: bin, Nodes: []string{"a", "b"}, Links: 1, Log: agentLog,
 			Stickiness: 100, Prefer: "a", PreferScore: 50, WaitForAll: true,
 			Keepalive: keepalive, Deadtime: deadtime, Initdead: max(3*deadtime, time.Second)})
 		if err != nil {
@@ -399,6 +422,76 @@ func killMatching(pattern string) error {
 	return nil
 }
 
+// --- loss ---
+
+type lossResult struct {
+	system   string
+	changes  int
+	double   time.Duration
+	duration time.Duration
+}
+
+// lossRules drops 10 % of every packet arriving on a node's eth0.
+const lossRules = `table netdev tandem_bench_loss {
+  chain ingress {
+    type filter hook ingress device eth0 priority 0; policy accept;
+    numgen random mod 100 < 10 drop
+  }
+}
+`
+
+func measureLoss(ctx context.Context, sys system, bin string, d time.Duration) (lossResult, error) {
+	res := lossResult{system: sys.name, duration: d}
+	p, err := sys.start(ctx, bin)
+	if err != nil {
+		return res, err
+	}
+	defer p.close()
+	if err := p.waitActive(ctx, "a"); err != nil {
+		return res, err
+	}
+	time.Sleep(time.Second)
+	for _, n := range []string{"a", "b"} {
+		cmd := exec.Command("nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(lossRules)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := p.topo().Start(n, cmd); err != nil {
+			return res, err
+		}
+		if err := cmd.Wait(); err != nil {
+			return res, fmt.Errorf("nft on %s: %v: %s", n, err, out.String())
+		}
+	}
+	holders := func() string {
+		var h []string
+		for _, n := range []string{"a", "b"} {
+			addrs, _ := p.topo().Addrs(n)
+			for _, a := range addrs {
+				if a.Addr() == lab.Floating {
+					h = append(h, n)
+				}
+			}
+		}
+		return strings.Join(h, ",")
+	}
+	last := holders()
+	end := time.Now().Add(d)
+	tick := 10 * time.Millisecond
+	for time.Now().Before(end) {
+		time.Sleep(tick)
+		h := holders()
+		if h != last {
+			res.changes++
+			last = h
+		}
+		if strings.Contains(h, ",") {
+			res.double += tick
+		}
+	}
+	return res, nil
+}
+
 // --- idle cost ---
 
 type idleResult struct {
@@ -479,7 +572,7 @@ func stats(ds []time.Duration) (lo, med, hi time.Duration) {
 	return s[0], s[len(s)/2], s[len(s)-1]
 }
 
-func render(results []result, idles []idleResult, reps int, idle time.Duration) string {
+func render(results []result, losses []lossResult, idles []idleResult, reps int, idle time.Duration) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# Failover benchmark\n\nMeasured %s on %s (%d cores, %s), `go run ./bench/failover -reps %d`.\n\n",
@@ -515,6 +608,12 @@ func render(results []result, idles []idleResult, reps int, idle time.Duration) 
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", sc.name,
 			ratio(med("tandem (default)", sc.name), med("keepalived v2 (advert_int 1)", sc.name)),
 			ratio(med("tandem (fast)", sc.name), med("keepalived v3 (advert_int 0.01)", sc.name)))
+	}
+	if len(losses) > 0 {
+		fmt.Fprintf(&b, "\nUnder 10 %% random loss on every node's ingress (nftables `numgen random mod 100 < 10 drop`), active node up, nothing else failing, for %v: every change of the VIP's holder is a false failover.\n\n| system | owner changes | time with two holders |\n|---|---:|---:|\n", losses[0].duration)
+		for _, l := range losses {
+			fmt.Fprintf(&b, "| %s | %d | %v |\n", l.system, l.changes, l.double)
+		}
 	}
 	if len(idles) > 0 {
 		fmt.Fprintf(&b, "\nIdle cost of both nodes' daemons over %v, VIP placed, nothing failing:\n\n| setup | CPU (%% of one core) | RSS |\n|---|---:|---:|\n", idle)

@@ -46,7 +46,7 @@ type Profile struct {
 // Profiles: Heartbeat-like defaults, and the fast profile of docs/design.md.
 var (
 	DefaultProfile = Profile{Name: "default", Keepalive: 100 * time.Millisecond, Warntime: 500 * time.Millisecond, Deadtime: time.Second, Initdead: 3 * time.Second}
-	FastProfile    = Profile{Name: "fast", Keepalive: 2 * time.Millisecond, Warntime: 20 * time.Millisecond, Deadtime: 40 * time.Millisecond, Initdead: 200 * time.Millisecond}
+	FastProfile    = Profile{Name: "fast", Keepalive: 2 * time.Millisecond, Warntime: 10 * time.Millisecond, Deadtime: 30 * time.Millisecond, Initdead: 200 * time.Millisecond}
 )
 
 // Result is what one run found.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what building and testing tandem needs on a fresh Debian 12 machine
+# Installs what building, testing and benchmarking tandem needs on a fresh
+# Debian 12 machine (keepalived and nftables only for bench/failover)
 # (run as root). Safe to run again: it only installs what is missing.
 set -euo pipefail
 need=()
-for pair in ip:iproute2; do
+for pair in ip:iproute2 keepalived:keepalived nft:nftables; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -177,6 +177,9 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 	period = max(period, time.Millisecond)
 	tick := time.NewTicker(period)
 	defer tick.Stop()
+	// δ of docs/design.md: a loop turn later than this means we were paused.
+	stall := 2 * m.Timing.Keepalive
+	lastTick := time.Now()
 	shutdown := ctx.Done()
 	var deadline <-chan time.Time
 	a.carryOut(st)
@@ -187,6 +190,15 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 		case r := <-a.exec.results:
 			a.core.Step(a.now(), r)
 		case <-tick.C:
+			if gap := time.Since(lastTick); gap > stall {
+				// We were paused (SIGSTOP, a VM freeze, starvation): what the
+				// peers sent meanwhile waits in the sockets. Take it in before
+				// letting time pass, or a peer that never stopped talking would
+				// be judged dead.
+				a.log.Warn("agent loop stalled: draining links before judging peers", "gap", gap.Round(time.Millisecond), "expected", period)
+				a.drain(2 * time.Millisecond)
+			}
+			lastTick = time.Now()
 			a.core.Step(a.now(), node.Tick{})
 		case req := <-a.reqs:
 			if req.unblock {
@@ -209,6 +221,21 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 		if a.carryOut(st) {
 			a.log.Info("agent stopped: resources released, peers told")
 			return nil
+		}
+	}
+}
+
+// drain delivers every packet already received, waiting up to quiet for the
+// readers (resumed with us) to hand over what the kernel buffered.
+func (a *Agent) drain(quiet time.Duration) {
+	t := time.NewTimer(quiet)
+	defer t.Stop()
+	for range cap(a.recv) + 1 {
+		select {
+		case p := <-a.recv:
+			a.deliver(p)
+		case <-t.C:
+			return
 		}
 	}
 }

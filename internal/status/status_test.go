@@ -1,6 +1,7 @@
 package status
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -49,5 +50,27 @@ func TestSchemaGuard(t *testing.T) {
 	}
 	if b.String() != string(want) {
 		t.Fatalf("the status JSON shape changed without a schema bump: bump status.Schema, run go test -update, document it in docs/status.md\nnew shape:\n%s", b.String())
+	}
+}
+
+// docs/status.schema.json is the schema derived from the types.
+func TestJSONSchemaDoc(t *testing.T) {
+	got, err := json.MarshalIndent(JSONSchema(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("..", "..", "docs", "status.schema.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/status -run TestJSONSchemaDoc -update)", err)
+	}
+	if string(want) != string(got) {
+		t.Fatal("docs/status.schema.json is out of date: run go test ./internal/status -run TestJSONSchemaDoc -update")
 	}
 }

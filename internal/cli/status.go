@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -15,9 +16,10 @@ import (
 )
 
 func statusCmd(g *globals) *cobra.Command {
-	var asJSON bool
+	var asJSON, watch bool
+	var every time.Duration
 	c := &cobra.Command{
-		Use:   "status [--json]",
+		Use:   "status [--json] [--watch]",
 		Short: "Show nodes, links, quorum and where resources run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -30,19 +32,43 @@ func statusCmd(g *globals) *cobra.Command {
 				_, err = g.stdout.Write(b)
 				return err
 			}
-			st, err := cl.Status(cmd.Context())
-			if err != nil {
-				return err
+			tty := false
+			if f, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				tty = true
 			}
-			color := false
-			if f, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == "" {
-				color = true
+			color := tty && os.Getenv("NO_COLOR") == ""
+			for {
+				st, err := cl.Status(cmd.Context())
+				if !watch {
+					if err != nil {
+						return err
+					}
+					WriteStatus(g.stdout, st, color)
+					return nil
+				}
+				var b strings.Builder
+				if err != nil {
+					fmt.Fprintf(&b, "%s\n", err)
+				} else {
+					WriteStatus(&b, st, color)
+				}
+				if tty {
+					fmt.Fprint(g.stdout, "\x1b[H\x1b[2J") // redraw in place, like crm_mon
+				} else {
+					fmt.Fprintf(g.stdout, "--- %s\n", time.Now().Format(time.RFC3339))
+				}
+				fmt.Fprint(g.stdout, b.String())
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(every):
+				}
 			}
-			WriteStatus(g.stdout, st, color)
-			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (schema in docs/status.md)")
+	c.Flags().BoolVarP(&watch, "watch", "w", false, "redraw every --interval until interrupted")
+	c.Flags().DurationVar(&every, "interval", time.Second, "redraw interval for --watch")
 	return c
 }
 

@@ -55,6 +55,7 @@ type Agent struct {
 	recv    chan packet
 	reqs    chan statusReq
 	drops   *dropLog
+	events  *history
 	sendErr map[string]time.Time // rate-limits send error lines per peer/link
 }
 
@@ -98,6 +99,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if a.events, err = loadHistory(m.StateDir); err != nil {
+		return err
+	}
+	a.events.add(time.Now(), fmt.Sprintf("agent started (incarnation %d, config %016x)", inc, m.Hash))
 	if a.sealer, err = wire.NewSealer(key, m.Cluster, o.Self, inc, rand.Reader); err != nil {
 		return err
 	}
@@ -206,6 +211,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			}
 			s := a.core.Status()
 			s.Drops = a.drops.snapshot(a.opener)
+			s.Events = a.events.last(64)
 			req.reply <- s
 		case <-shutdown:
 			shutdown = nil
@@ -220,6 +226,8 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 		}
 		if a.carryOut(st) {
 			a.log.Info("agent stopped: resources released, peers told")
+			a.events.add(time.Now(), "agent stopped: resources released, peers told")
+			a.events.save(st, true, a.log)
 			return nil
 		}
 	}
@@ -255,9 +263,14 @@ func (a *Agent) deliver(p packet) {
 // carryOut does what the core's Ready says; it reports whether the agent is done.
 func (a *Agent) carryOut(st *stateDir) bool {
 	rd := a.core.Ready()
+	now := time.Now()
 	for _, l := range rd.Logs {
 		a.log.LogAttrs(context.Background(), l.Level, l.Msg, l.Attrs...)
+		if l.Level >= slog.LevelInfo {
+			a.events.add(now, l.Msg)
+		}
 	}
+	a.events.save(st, false, a.log)
 	for _, o := range rd.Messages {
 		a.send(o)
 	}

@@ -158,16 +158,8 @@ type Node struct {
 	placement schedule.Result
 	holdWhy   string // why starts are held, for the log on change
 
-	rd     Ready
-	events []eventRec
+	rd Ready
 }
-
-type eventRec struct {
-	at  time.Duration
-	msg string
-}
-
-const maxEvents = 64
 
 // New returns a node that starts by probing every resource.
 func New(cfg Config, now time.Duration) (*Node, error) {
@@ -810,12 +802,6 @@ func (n *Node) logf(lvl slog.Level, msg string, kv ...any) {
 		attrs = append(attrs, slog.Any(k, kv[i+1]))
 	}
 	n.rd.Logs = append(n.rd.Logs, Log{Level: lvl, Msg: msg, Attrs: attrs})
-	if lvl >= slog.LevelInfo {
-		n.events = append(n.events, eventRec{at: n.now - n.start, msg: msg})
-		if len(n.events) > maxEvents {
-			n.events = n.events[len(n.events)-maxEvents:]
-		}
-	}
 }
 
 // PeerState is the failure detector's verdict on a peer: pending, up,

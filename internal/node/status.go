@@ -25,7 +25,8 @@ func roundDur(d time.Duration) string {
 }
 
 // Status returns this node's view of the cluster (schema 1). The agent adds
-// what only it knows (packet drops).
+// what only it knows: packet drops and the event history (wall-clock times,
+// kept across restarts).
 func (n *Node) Status() status.Status {
 	st := status.Status{
 		Schema:      status.Schema,
@@ -149,9 +150,6 @@ func (n *Node) Status() status.Status {
 		st.Groups = append(st.Groups, sg)
 	}
 	st.DC = n.dc(v)
-	for _, e := range n.events {
-		st.Events = append(st.Events, status.Event{At: e.at.Round(time.Millisecond).String(), Message: e.msg})
-	}
 	return st
 }
 

@@ -282,6 +282,20 @@ func TestReturnNoFailbackWhileSticky(t *testing.T) {
 	if n := e.logLines("a", `msg="start vip`); n != 1 {
 		t.Fatalf("a started vip %d times, want once (before its crash)", n)
 	}
+	// The event history survives the crash: both runs are in it.
+	st, err := e.cl.Status(e.ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts := 0
+	for _, ev := range st.Events {
+		if strings.HasPrefix(ev.Message, "agent started") {
+			starts++
+		}
+	}
+	if starts < 2 {
+		t.Fatalf("a's event history shows %d agent starts, want both runs: %+v", starts, st.Events)
+	}
 }
 
 func TestReturnFailbackWhenPreferred(t *testing.T) {

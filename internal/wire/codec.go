@@ -24,7 +24,37 @@ const (
 
 var errShort = errors.New("truncated")
 
-// Encode appends m's payload encoding to dst.
+// Check reports whether m can be encoded as is and decoded by a peer: a
+// known type, at most 1024 resources, groups and log entries, names and keys
+// of at most 255 bytes, values of at most 4096.
+func Check(m *Message) error {
+	if m.Type != TypeHeartbeat && m.Type != TypeBye {
+		return fmt.Errorf("unknown message type %d", m.Type)
+	}
+	if n := max(len(m.Resources), len(m.Groups), len(m.Log)); n > maxItems {
+		return fmt.Errorf("%d resources, %d groups, %d log entries: at most %d of each fit a message", len(m.Resources), len(m.Groups), len(m.Log), maxItems)
+	}
+	for _, r := range m.Resources {
+		if len(r.Name) > maxStr {
+			return fmt.Errorf("resource name %.40q... longer than %d bytes", r.Name, maxStr)
+		}
+	}
+	for _, g := range m.Groups {
+		if len(g.Name) > maxStr {
+			return fmt.Errorf("group name %.40q... longer than %d bytes", g.Name, maxStr)
+		}
+	}
+	for _, e := range m.Log {
+		if len(e.Key) > maxStr || len(e.Node) > maxStr || len(e.Value) > maxValue {
+			return fmt.Errorf("log entry %.40q: key and node at most %d bytes, value at most %d", e.Key, maxStr, maxValue)
+		}
+	}
+	return nil
+}
+
+// Encode appends m's payload encoding to dst. Whatever exceeds the limits
+// Check describes is cut (so a lie never reaches the wire); Seal refuses such
+// a message instead.
 func Encode(dst []byte, m *Message) []byte {
 	dst = append(dst, byte(m.Type), byte(m.Flags))
 	dst = binary.BigEndian.AppendUint64(dst, m.ConfigHash)
@@ -32,18 +62,18 @@ func Encode(dst []byte, m *Message) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.SentAt))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.EchoSentAt))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.EchoHeld))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(m.Resources)))
-	for _, r := range m.Resources {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(min(len(m.Resources), maxItems)))
+	for _, r := range m.Resources[:min(len(m.Resources), maxItems)] {
 		dst = appendStr(dst, r.Name)
 		dst = append(dst, byte(r.State))
 	}
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(m.Groups)))
-	for _, g := range m.Groups {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(min(len(m.Groups), maxItems)))
+	for _, g := range m.Groups[:min(len(m.Groups), maxItems)] {
 		dst = appendStr(dst, g.Name)
 		dst = binary.BigEndian.AppendUint64(dst, g.Epoch)
 	}
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(m.Log)))
-	for _, e := range m.Log {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(min(len(m.Log), maxItems)))
+	for _, e := range m.Log[:min(len(m.Log), maxItems)] {
 		dst = appendStr(dst, e.Key)
 		v := e.Value
 		if len(v) > maxValue {

@@ -21,8 +21,14 @@
 //
 // Receivers drop, and count by reason: malformed packets, other versions,
 // other clusters, unknown senders, bad tags, replays (a sequence number seen
-// before or older than the 64-packet window) and lower incarnations. A
-// packet that fails any check changes no replay state.
+// before, or more than Window behind the highest seen) and lower
+// incarnations. A packet that fails any check changes no replay state: the
+// window is checked first, the packet authenticated and decoded, and only
+// then is the window updated.
+//
+// One Sealer numbers every packet a node sends, to all peers on all links, so
+// a receiver sees gaps (packets for other peers) and reordering between links
+// of different latency; the window is wide enough for both.
 package wire
 
 import (
@@ -31,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -45,9 +52,15 @@ const (
 	maxName     = 63
 	// KeySize is the cluster key's length.
 	KeySize = chacha20poly1305.KeySize
-	// MaxPacket bounds what Open accepts.
-	MaxPacket = 64 << 10
-	window    = 64
+	// MaxPacket is the largest packet Seal makes and Open accepts: the
+	// largest UDP payload over IPv4.
+	MaxPacket = 65507
+	// Window is how far behind the highest sequence seen from a sender a
+	// packet may arrive and still be accepted (once).
+	Window = (windowWords - 1) * 64
+	// windowWords sizes the replay bitmap, a ring of 64-bit words as in
+	// WireGuard: one word is always being recycled, hence the -1 above.
+	windowWords = 16
 )
 
 var magic = [2]byte{'T', 'D'}
@@ -105,6 +118,8 @@ func (e *DropError) Error() string {
 	who := e.Sender
 	if who == "" {
 		who = "unknown sender"
+	} else if strconv.Quote(who) != `"`+who+`"` {
+		who = strconv.Quote(who) // unauthenticated bytes: keep them off the terminal
 	}
 	return fmt.Sprintf("packet from %s dropped: %s: %s", who, e.Reason, e.Detail)
 }
@@ -145,8 +160,11 @@ func NewSealer(key []byte, cluster, sender string, incarnation uint64, rand io.R
 	if err != nil {
 		return nil, err
 	}
-	if len(sender) == 0 || len(sender) > maxName {
-		return nil, fmt.Errorf("wire: node name %q must be 1..%d bytes", sender, maxName)
+	if err := checkName(sender); err != nil {
+		return nil, err
+	}
+	if rand == nil {
+		return nil, errors.New("wire: no source of randomness for nonces")
 	}
 	h := make([]byte, headerFixed+len(sender))
 	copy(h, magic[:])
@@ -159,8 +177,28 @@ func NewSealer(key []byte, cluster, sender string, incarnation uint64, rand io.R
 	return &Sealer{aead: a, header: h, rand: rand}, nil
 }
 
-// Seal appends a sealed packet carrying m to dst.
+func checkName(name string) error {
+	if len(name) == 0 || len(name) > maxName {
+		return fmt.Errorf("wire: node name %q must be 1..%d bytes", name, maxName)
+	}
+	return nil
+}
+
+// Seal appends a sealed packet carrying m to dst. It refuses a message the
+// receiver would drop as malformed (see Check) rather than send it.
 func (s *Sealer) Seal(dst []byte, m *Message) ([]byte, error) {
+	if err := Check(m); err != nil {
+		return dst, fmt.Errorf("wire: seal: %w", err)
+	}
+	s.scratch = Encode(s.scratch[:0], m)
+	return s.seal(dst, s.scratch)
+}
+
+// seal frames and seals an encoded payload under the next sequence number.
+func (s *Sealer) seal(dst, payload []byte) ([]byte, error) {
+	if n := len(s.header) + nonceSize + len(payload) + tagSize; n > MaxPacket {
+		return dst, fmt.Errorf("wire: seal: packet of %d bytes, more than %d", n, MaxPacket)
+	}
 	s.seq++
 	start := len(dst)
 	dst = append(dst, s.header...)
@@ -168,12 +206,11 @@ func (s *Sealer) Seal(dst []byte, m *Message) ([]byte, error) {
 	nonceAt := len(dst)
 	dst = append(dst, make([]byte, nonceSize)...)
 	if _, err := io.ReadFull(s.rand, dst[nonceAt:]); err != nil {
-		return nil, fmt.Errorf("wire: nonce: %w", err)
+		return dst[:start], fmt.Errorf("wire: nonce: %w", err)
 	}
-	s.scratch = Encode(s.scratch[:0], m)
 	ad := dst[start:nonceAt]
 	nonce := dst[nonceAt : nonceAt+nonceSize]
-	return s.aead.Seal(dst, nonce, s.scratch, ad), nil
+	return s.aead.Seal(dst, nonce, payload, ad), nil
 }
 
 // Packet is an opened packet.
@@ -184,22 +221,27 @@ type Packet struct {
 	Msg         Message
 }
 
+// replay is one sender's replay state: its highest incarnation, and for
+// that incarnation the highest sequence accepted and which of the Window
+// sequences below it were accepted too.
 type replay struct {
-	inc    uint64
-	top    uint64 // highest sequence accepted in inc
-	bitmap uint64 // bit i: top-i accepted
+	inc  uint64
+	top  uint64              // highest sequence accepted in inc
+	bits [windowWords]uint64 // bit s%64 of word (s/64)%windowWords: s accepted
+}
+
+func (r *replay) has(seq uint64) bool {
+	return r.bits[(seq/64)%windowWords]&(1<<(seq%64)) != 0
 }
 
 // check reports whether (inc, seq) may be accepted, without changing state.
-func (r replay) check(inc, seq uint64) (DropReason, bool) {
+func (r *replay) check(inc, seq uint64) (DropReason, bool) {
 	switch {
 	case inc < r.inc:
 		return DropOldIncarnation, false
 	case inc > r.inc || seq > r.top:
 		return 0, true
-	case r.top-seq >= window:
-		return DropReplay, false
-	case r.bitmap&(1<<(r.top-seq)) != 0:
+	case r.top-seq >= Window || r.has(seq):
 		return DropReplay, false
 	}
 	return 0, true
@@ -208,20 +250,17 @@ func (r replay) check(inc, seq uint64) (DropReason, bool) {
 // accept records (inc, seq); call only after check and authentication passed.
 func (r *replay) accept(inc, seq uint64) {
 	if inc > r.inc {
-		*r = replay{inc: inc, top: seq, bitmap: 1}
-		return
+		*r = replay{inc: inc}
 	}
 	if seq > r.top {
-		shift := seq - r.top
-		if shift >= window {
-			r.bitmap = 1
-		} else {
-			r.bitmap = r.bitmap<<shift | 1
+		// Clear the words the window slides past: at most all of them.
+		from, to := r.top/64, seq/64
+		for i := uint64(1); i <= min(to-from, windowWords); i++ {
+			r.bits[(from+i)%windowWords] = 0
 		}
 		r.top = seq
-		return
 	}
-	r.bitmap |= 1 << (r.top - seq)
+	r.bits[(seq/64)%windowWords] |= 1 << (seq % 64)
 }
 
 // Opener checks and opens packets from the cluster's other nodes. Not safe
@@ -242,6 +281,9 @@ func NewOpener(key []byte, cluster string, peers []string) (*Opener, error) {
 	}
 	o := &Opener{aead: a, cluster: ClusterID(cluster), peers: map[string]*replay{}}
 	for _, p := range peers {
+		if err := checkName(p); err != nil {
+			return nil, err
+		}
 		o.peers[p] = &replay{}
 	}
 	return o, nil
@@ -278,14 +320,16 @@ func (o *Opener) open(pkt []byte) (Packet, error) {
 	if pkt[2] != Version {
 		return Packet{}, drop(DropVersion, "", "version %d, this node speaks %d", pkt[2], Version)
 	}
-	if [8]byte(pkt[4:12]) != o.cluster {
-		return Packet{}, drop(DropCluster, "", "cluster id %x is not ours (another cluster on this network?)", pkt[4:12])
-	}
 	n := int(pkt[28])
 	if n == 0 || n > maxName || len(pkt) < headerFixed+n+nonceSize+tagSize {
 		return Packet{}, drop(DropMalformed, "", "truncated header")
 	}
+	// Unauthenticated until the tag checks out: used to name the sender in
+	// drop messages and to find its replay state, never trusted beyond that.
 	sender := string(pkt[29 : 29+n])
+	if [8]byte(pkt[4:12]) != o.cluster {
+		return Packet{}, drop(DropCluster, sender, "cluster id %x is not ours (another cluster on this network?)", pkt[4:12])
+	}
 	rp, ok := o.peers[sender]
 	if !ok {
 		return Packet{}, drop(DropUnknownNode, sender, "not a node of this cluster")

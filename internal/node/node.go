@@ -89,6 +89,7 @@ type Ready struct {
 	Messages []Outbound
 	Actions  []Action
 	Logs     []Log
+	Events   []Event
 	// PersistState is set when the state log changed and must reach disk.
 	PersistState bool
 	// Done is set once a graceful shutdown has released everything and said bye.
@@ -157,6 +158,7 @@ type Node struct {
 	healed    map[string]bool // group → keeper already re-announced for this conflict
 	placement schedule.Result
 	holdWhy   string // why starts are held, for the log on change
+	ev        eventState
 
 	rd Ready
 }
@@ -174,6 +176,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		monitorAt: map[string]time.Duration{},
 		announce:  map[string]time.Duration{},
 		healed:    map[string]bool{},
+		ev:        eventState{active: map[string]bool{}, holder: map[string]string{}, lostAt: map[string]time.Duration{}},
 	}
 	var mcfg membership.Config
 	mcfg.Keepalive, mcfg.Warntime, mcfg.Deadtime, mcfg.Initdead = m.Timing.Keepalive, m.Timing.Warntime, m.Timing.Deadtime, m.Timing.Initdead
@@ -256,6 +259,7 @@ func (n *Node) Step(now time.Duration, in Input) {
 		n.memberEvent(e)
 	}
 	n.reconcile()
+	n.transitions()
 	n.heartbeats()
 }
 
@@ -358,6 +362,7 @@ func changedState(a, b *wire.Message) bool {
 }
 
 func (n *Node) memberEvent(e membership.Event) {
+	n.memberTransition(e)
 	lvl := slog.LevelInfo
 	if e.To == "dead" || e.To == "warn" {
 		lvl = slog.LevelWarn
@@ -396,15 +401,20 @@ func (n *Node) result(in Result) {
 	case startFailed:
 		n.setFail(mb.Name, schedule.Infinity)
 		n.logf(slog.LevelError, "start failed: banning the group from this node", "resource", mb.Name, "group", g.Name, "err", o.Err)
+		n.event(Event{Kind: ResourceFailed, Resource: mb.Name, Group: g.Name, Detail: "start: " + o.Err})
 	case op == ownership.OpStart:
 		n.logf(slog.LevelInfo, "started", "resource", mb.Name, "group", g.Name)
+		n.event(Event{Kind: ResourceStarted, Resource: mb.Name, Group: g.Name})
 	case op == ownership.OpStop && mb.State == wire.ResBlocked:
 		n.logf(slog.LevelError, "stop failed: resource blocked here, no takeover until it is cleaned up", "resource", mb.Name, "err", o.Err)
+		n.event(Event{Kind: ResourceFailed, Resource: mb.Name, Group: g.Name, Detail: "stop: " + o.Err})
 	case op == ownership.OpStop:
 		n.logf(slog.LevelInfo, "stopped", "resource", mb.Name, "group", g.Name)
+		n.event(Event{Kind: ResourceStopped, Resource: mb.Name, Group: g.Name})
 	case op == ownership.OpMonitor && before == wire.ResRunning && mb.State == wire.ResFailed:
 		n.bumpFail(mb.Name)
 		n.logf(slog.LevelError, "monitor failed: recovering", "resource", mb.Name, "group", g.Name, "err", o.Err)
+		n.event(Event{Kind: ResourceFailed, Resource: mb.Name, Group: g.Name, Detail: "monitor: " + o.Err})
 	}
 	if mb.State == wire.ResRunning && before != wire.ResRunning {
 		n.scheduleMonitor(mb.Name)
@@ -659,11 +669,13 @@ func (n *Node) reconcile() {
 					g.Demote = true
 					n.logf(slog.LevelWarn, "split brain: "+p.name+" also holds "+g.Name+" and took it first; stopping it here",
 						"group", g.Name, "peer", p.name, "our_epoch", g.Epoch, "peer_epoch", peerEpoch(p, g.Name))
+					n.event(Event{Kind: SplitBrainHealed, Group: g.Name, Peer: p.name, Detail: "both held it; " + p.name + " took it first and keeps it, stopping it here"})
 				}
 			} else if !n.healed[g.Name+"/"+p.name] {
 				n.healed[g.Name+"/"+p.name] = true
 				n.logf(slog.LevelWarn, "split brain: "+p.name+" also holds "+g.Name+"; keeping it here and re-announcing addresses",
 					"group", g.Name, "peer", p.name, "our_epoch", g.Epoch, "peer_epoch", peerEpoch(p, g.Name))
+				n.event(Event{Kind: SplitBrainHealed, Group: g.Name, Peer: p.name, Detail: "both held it; keeping it here and re-announcing addresses"})
 				for _, mb := range g.Members {
 					if mb.IsIP && mb.State == wire.ResRunning && !n.busy(mb) {
 						n.dispatch(g, mb, ownership.OpAnnounce)

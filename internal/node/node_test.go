@@ -28,6 +28,7 @@ type pair struct {
 	flight []flight
 	ops    []opRun
 	log    []string
+	events []string // "node kind group/resource peer took"
 	done   map[string]bool
 	joined time.Duration // since when the nodes hear each other (S1 applies after H)
 }
@@ -107,6 +108,18 @@ func (p *pair) drain(name string) {
 	rd := n.Ready()
 	for _, l := range rd.Logs {
 		p.log = append(p.log, fmt.Sprintf("%v %s: %s", p.now, name, l.Msg))
+	}
+	for _, e := range rd.Events {
+		line := fmt.Sprintf("%s %s", name, e.Kind)
+		for _, f := range []string{e.Group, e.Resource, e.Peer} {
+			if f != "" {
+				line += " " + f
+			}
+		}
+		if e.Took > 0 {
+			line += " took=" + e.Took.String()
+		}
+		p.events = append(p.events, line)
 	}
 	for _, o := range rd.Messages {
 		if p.cut {
@@ -434,4 +447,62 @@ func TestStaleHeartbeatIgnored(t *testing.T) {
 	}
 	p.run(time.Second)
 	p.expect("vip", "a")
+}
+
+// Events are raised on transitions only, and a takeover reports how long
+// it took from the last word heard from the old holder.
+func TestEventsOnHardFailure(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	startup := slices.Clone(p.events)
+	for _, want := range []string{"a resource_started voice vip", "a resource_started voice svc", "a became_active voice", "b node_up a", "a node_up b"} {
+		if !slices.ContainsFunc(startup, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("start-up events lack %q:\n%s", want, strings.Join(startup, "\n"))
+		}
+	}
+	p.events = nil
+	p.crash("a", true)
+	p.run(2 * time.Second)
+	var took time.Duration
+	var order []string
+	for _, l := range p.events {
+		f := strings.Fields(l)
+		order = append(order, f[0]+" "+f[1])
+		if f[1] == "group_moved" {
+			if l != fmt.Sprintf("b group_moved voice a %s", f[4]) {
+				t.Errorf("group_moved line %q", l)
+			}
+			took, _ = time.ParseDuration(strings.TrimPrefix(f[4], "took="))
+		}
+	}
+	want := []string{"b link_down", "b node_down", "b resource_started", "b resource_started", "b became_active", "b group_moved"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("events after the crash:\n%s\nwant kinds %v", strings.Join(p.events, "\n"), want)
+	}
+	// deadtime, then two starts of opDelay each, measured from the last heartbeat.
+	if lo, hi := p.m.Timing.Deadtime+2*opDelay, p.m.Timing.Deadtime+p.m.Timing.Keepalive+2*opDelay+10*step; took < lo || took > hi {
+		t.Fatalf("took %v, want within [%v, %v]", took, lo, hi)
+	}
+}
+
+func TestEventsQuorumAndSplitBrain(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	if !slices.Contains(p.events, "a quorum_gained") {
+		t.Errorf("wait_for_all satisfied without quorum_gained:\n%s", strings.Join(p.events, "\n"))
+	}
+	p.events = nil
+	p.cut = true
+	p.flight = nil
+	p.run(2 * time.Second)
+	p.heal()
+	p.run(time.Second)
+	for _, want := range []string{"b split_brain_healed voice a", "a split_brain_healed voice b", "b became_backup voice"} {
+		if !slices.Contains(p.events, want) {
+			t.Errorf("no %q in:\n%s", want, strings.Join(p.events, "\n"))
+		}
+	}
+	if slices.ContainsFunc(p.events, func(l string) bool { return strings.Contains(l, "quorum_") }) {
+		t.Errorf("quorum events though wait_for_all holds only at start:\n%s", strings.Join(p.events, "\n"))
+	}
 }

@@ -158,6 +158,16 @@ func (p *Prober) Answering() string {
 	return p.replies[len(p.replies)-1].Node
 }
 
+// LastAnswer is when the last answer came (zero before any).
+func (p *Prober) LastAnswer() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.replies) == 0 {
+		return time.Time{}
+	}
+	return p.replies[len(p.replies)-1].At
+}
+
 // Stats returns probes sent and answers received.
 func (p *Prober) Stats() (sent, received uint64) {
 	p.mu.Lock()

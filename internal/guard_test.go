@@ -14,7 +14,7 @@ import (
 // The sans-IO core must stay deterministic: no sockets, files, processes,
 // syscalls, global randomness, wall clocks or goroutines, so a seeded
 // simulator can drive it and replay any run.
-var corePkgs = []string{"membership", "node", "ownership", "schedule", "statelog", "status", "wire"}
+var corePkgs = []string{"membership", "node", "ownership", "quorum", "schedule", "statelog", "status", "wire"}
 
 var forbidden = map[string]bool{"net": true, "net/http": true, "os": true, "os/exec": true, "syscall": true, "math/rand": true, "math/rand/v2": true}
 

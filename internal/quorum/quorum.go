@@ -1,0 +1,489 @@
+// Package quorum is majority mode's sans-IO core: the election of the DC and
+// the replicated cluster state on go.etcd.io/raft/v3, and the leases proven
+// by a round trip that let a node keep what it runs (docs/design.md,
+// "Mechanism").
+//
+// Determinism. raft draws each follower's randomized election timeout from
+// crypto/rand, which would make a simulator seed unreplayable. So raft is
+// ticked only while it leads (heartbeats, and CheckQuorum's step-down of a
+// leader no quorum answers), and followers keep time here, deterministically:
+// after ET without a message from its leader a member forgets the leader
+// (until then raft's CheckQuorum makes it refuse votes, so a node merely cut
+// off from the leader cannot depose it), and a voter campaigns (PreVote
+// first) after ET plus a spread drawn from the term and its name.
+//
+// Leases. Every tick the leader opens a ReadIndex round tagged with its send
+// time; once a quorum has answered it, its leader lease runs to that send
+// time + L. Followers send LeaseReq{term, seq, sent}; a leader with a valid
+// leader lease answers Grant{term, seq, sent, dur}, dur ≤ L and never past
+// its own lease; the follower's lease runs to sent + dur on its own clock.
+// Stale grants (older term or seq) are ignored. The leader remembers when it
+// last granted each node, for R3.
+//
+// Messages are opaque bytes for the wire: one kind byte, then
+//
+//	kindRaft:  a marshalled raftpb.Message
+//	kindReq:   term u64 | seq u64 | sent i64
+//	kindGrant: term u64 | seq u64 | sent i64 | dur i64
+package quorum
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Config configures one member's quorum core.
+type Config struct {
+	Self     string
+	Voters   []string // voting nodes and witnesses
+	Learners []string // nodes with voter: false: they follow the state, never vote
+	// Tick is raft's tick and the lease round: the keepalive.
+	Tick time.Duration
+	// ElectionTimeout is ET: a voter that hears no leader this long campaigns.
+	ElectionTimeout time.Duration
+	// Lease is L.
+	Lease time.Duration
+	// State is what was persisted before a restart (zero: a fresh member).
+	State Persisted
+}
+
+// Persisted is raft's durable state: written and fsync'd before any
+// message of the same Ready is sent.
+type Persisted struct {
+	Term, Vote, Commit uint64
+	Entries            []Entry
+}
+
+// Entry is one raft log entry. Empty Data is raft's own no-op.
+type Entry struct {
+	Index, Term uint64
+	Data        []byte
+}
+
+// Message is one message for a peer.
+type Message struct {
+	To   string
+	Data []byte
+}
+
+// Ready is what to do now, in order: persist (and fsync) Persist if set,
+// then send Messages, then apply Committed.
+type Ready struct {
+	Persist   *Persisted // the full durable state, when it changed
+	Messages  []Message
+	Committed [][]byte // data of newly committed entries, in log order (no-ops left out)
+	Logs      []string // raft's warnings and our transitions
+}
+
+const (
+	kindRaft byte = iota + 1
+	kindReq
+	kindGrant
+)
+
+// ErrNotLeader is returned by Propose on a member that is not the DC.
+var ErrNotLeader = errors.New("quorum: not the leader")
+
+// Quorum is one member's majority-mode core. Not safe for concurrent use.
+type Quorum struct {
+	cfg     Config
+	ids     map[string]uint64
+	names   map[uint64]string
+	self    uint64
+	voter   bool
+	rn      *raft.RawNode
+	store   *raft.MemoryStorage
+	persist Persisted
+	rd      Ready
+	log     *logger
+
+	now       time.Duration
+	lastTick  time.Duration
+	contact   time.Duration // last message from our leader, or when we last campaigned
+	lead      uint64
+	term      uint64
+	electedAt time.Duration // when we last became leader
+
+	leaderLease time.Duration // leader: end of the leader lease (our clock)
+	lease       time.Duration // follower: end of the lease the leader granted
+	reqSeq      uint64
+	grantSeq    uint64                   // highest grant seq taken
+	granted     map[string]time.Duration // leader: when we last granted each member
+}
+
+// ID is a member's raft ID: a hash of its name, so IDs survive reordering
+// the config. Never 0.
+func ID(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64() | 1
+}
+
+// New returns the core of cfg.Self, restored from cfg.State.
+func New(cfg Config, now time.Duration) (*Quorum, error) {
+	if cfg.Tick <= 0 || cfg.ElectionTimeout < 2*cfg.Tick || cfg.Lease <= 0 {
+		return nil, fmt.Errorf("quorum: tick %v, election timeout %v, lease %v: need tick > 0, ET ≥ 2 ticks, lease > 0", cfg.Tick, cfg.ElectionTimeout, cfg.Lease)
+	}
+	q := &Quorum{cfg: cfg, ids: map[string]uint64{}, names: map[uint64]string{}, self: ID(cfg.Self),
+		store: raft.NewMemoryStorage(), log: &logger{}, now: now, lastTick: now, contact: now,
+		granted: map[string]time.Duration{}}
+	cs := &pb.ConfState{}
+	for _, n := range cfg.Voters {
+		cs.Voters = append(cs.Voters, ID(n))
+	}
+	for _, n := range cfg.Learners {
+		cs.Learners = append(cs.Learners, ID(n))
+	}
+	for _, n := range slices.Concat(cfg.Voters, cfg.Learners) {
+		id := ID(n)
+		if other, dup := q.names[id]; dup {
+			return nil, fmt.Errorf("quorum: members %q and %q hash to the same raft ID: rename one", other, n)
+		}
+		q.ids[n], q.names[id] = id, n
+	}
+	if _, ok := q.names[q.self]; !ok {
+		return nil, fmt.Errorf("quorum: %q is neither a voter nor a learner", cfg.Self)
+	}
+	q.voter = slices.Contains(cfg.Voters, cfg.Self)
+	// Every member starts from the same snapshot of the static membership.
+	if err := q.store.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: cs, Index: proto.Uint64(1), Term: proto.Uint64(1)}}); err != nil {
+		return nil, fmt.Errorf("quorum: initial snapshot: %w", err)
+	}
+	st := cfg.State
+	if len(st.Entries) > 0 {
+		var es []*pb.Entry
+		for _, e := range st.Entries {
+			es = append(es, &pb.Entry{Index: proto.Uint64(e.Index), Term: proto.Uint64(e.Term), Type: pb.EntryType_EntryNormal.Enum(), Data: e.Data})
+		}
+		if err := q.store.Append(es); err != nil {
+			return nil, fmt.Errorf("quorum: restore log: %w", err)
+		}
+	}
+	if st.Term > 0 {
+		if err := q.store.SetHardState(&pb.HardState{Term: proto.Uint64(st.Term), Vote: proto.Uint64(st.Vote), Commit: proto.Uint64(st.Commit)}); err != nil {
+			return nil, fmt.Errorf("quorum: restore state: %w", err)
+		}
+	}
+	q.persist = Persisted{Term: st.Term, Vote: st.Vote, Commit: st.Commit, Entries: slices.Clone(st.Entries)}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID: q.self, ElectionTick: int(cfg.ElectionTimeout / cfg.Tick), HeartbeatTick: 1,
+		Storage: q.store, Applied: st.Commit, MaxSizePerMsg: 64 << 10, MaxInflightMsgs: 64,
+		PreVote: true, CheckQuorum: true, // followers are never ticked: see the package comment
+		ReadOnlyOption: raft.ReadOnlySafe, Logger: q.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("quorum: %w", err)
+	}
+	q.rn = rn
+	q.term = st.Term
+	q.collect()
+	return q, nil
+}
+
+// Tick lets time pass.
+func (q *Quorum) Tick(now time.Duration) {
+	q.advanceTo(now)
+	et := q.cfg.ElectionTimeout
+	if q.isLeader() {
+		for q.now-q.lastTick >= q.cfg.Tick {
+			q.lastTick += q.cfg.Tick
+			q.rn.Tick()
+		}
+		// A lease round per tick: its send time is its tag.
+		var ctx [8]byte
+		binary.BigEndian.PutUint64(ctx[:], uint64(q.now))
+		q.rn.ReadIndex(ctx[:])
+	} else {
+		q.lastTick = q.now
+		if q.lead != 0 && q.now-q.contact >= et {
+			q.logf("no word from leader %s in %v: forgetting it", q.names[q.lead], et)
+			_ = q.rn.ForgetLeader()
+		}
+		if q.voter && q.now-q.contact >= et+q.spread() {
+			q.contact = q.now
+			q.logf("no leader heard from in %v: campaigning", et)
+			_ = q.rn.Campaign()
+		}
+		if q.lead != 0 && q.lead != q.self {
+			q.reqSeq++
+			q.send(q.lead, encode(kindReq, q.term, q.reqSeq, int64(q.now)))
+		}
+	}
+	q.collect()
+}
+
+// spread staggers voters' campaigns: ET × rank/voters, the rank drawn from
+// the term and the name, so the same voter is not always first.
+func (q *Quorum) spread() time.Duration {
+	key := func(n string) uint64 {
+		h := fnv.New64a()
+		var t [8]byte
+		binary.BigEndian.PutUint64(t[:], q.term)
+		h.Write(t[:])
+		h.Write([]byte(n))
+		return h.Sum64()
+	}
+	vs := slices.Clone(q.cfg.Voters)
+	slices.SortFunc(vs, func(a, b string) int { return cmp.Compare(key(a), key(b)) })
+	return q.cfg.ElectionTimeout * time.Duration(slices.Index(vs, q.cfg.Self)) / time.Duration(len(vs))
+}
+
+// Step takes in a message from a peer.
+func (q *Quorum) Step(now time.Duration, from string, data []byte) error {
+	q.advanceTo(now)
+	defer q.collect()
+	id, ok := q.ids[from]
+	if !ok {
+		return fmt.Errorf("quorum: message from %q, not a member", from)
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("quorum: empty message from %s", from)
+	}
+	switch data[0] {
+	case kindRaft:
+		m := &pb.Message{}
+		if err := proto.Unmarshal(data[1:], m); err != nil {
+			return fmt.Errorf("quorum: raft message from %s: %w", from, err)
+		}
+		if m.GetFrom() != id || m.GetTo() != q.self {
+			return fmt.Errorf("quorum: raft message from %s claims from %x to %x", from, m.GetFrom(), m.GetTo())
+		}
+		if err := q.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+			return fmt.Errorf("quorum: step %v from %s: %w", m.GetType(), from, err)
+		}
+		if st := q.rn.BasicStatus(); st.Lead == id && st.GetTerm() == m.GetTerm() {
+			q.contact = q.now
+		}
+	case kindReq:
+		term, seq, sent, _, err := decode(data, false)
+		if err != nil {
+			return fmt.Errorf("quorum: lease request from %s: %w", from, err)
+		}
+		if !q.isLeader() || term != q.term || q.leaderLease <= q.now {
+			return nil // not ours to grant: no answer is the answer
+		}
+		dur := min(q.cfg.Lease, q.leaderLease-q.now)
+		q.granted[from] = q.now
+		q.send(id, encode(kindGrant, term, seq, sent, int64(dur)))
+	case kindGrant:
+		term, seq, sent, dur, err := decode(data, true)
+		if err != nil {
+			return fmt.Errorf("quorum: grant from %s: %w", from, err)
+		}
+		if term != q.term || id != q.lead || seq <= q.grantSeq || dur < 0 || dur > int64(q.cfg.Lease) {
+			return nil // stale or not from our leader
+		}
+		q.grantSeq = seq
+		q.lease = max(q.lease, time.Duration(sent)+time.Duration(dur))
+	default:
+		return fmt.Errorf("quorum: message kind %d from %s", data[0], from)
+	}
+	return nil
+}
+
+// Propose appends data to the replicated log (the DC only).
+func (q *Quorum) Propose(data []byte) error {
+	if !q.isLeader() {
+		return ErrNotLeader
+	}
+	defer q.collect()
+	if err := q.rn.Propose(data); err != nil {
+		return fmt.Errorf("quorum: propose: %w", err)
+	}
+	return nil
+}
+
+// TransferLeader hands the DC role to another voter.
+func (q *Quorum) TransferLeader(to string) {
+	if id, ok := q.ids[to]; ok && q.isLeader() {
+		q.rn.TransferLeader(id)
+		q.collect()
+	}
+}
+
+// LoseLease drops this member's own lease at once: the agent calls it after
+// a pause longer than δ (docs/design.md, "Clocks and pauses").
+func (q *Quorum) LoseLease() { q.lease, q.leaderLease = 0, 0 }
+
+func (q *Quorum) advanceTo(now time.Duration) {
+	if now > q.now {
+		q.now = now
+	}
+}
+
+func (q *Quorum) isLeader() bool { return q.rn.BasicStatus().RaftState == raft.StateLeader }
+
+// Leader is the member this one follows ("" while there is none).
+func (q *Quorum) Leader() string { return q.names[q.lead] }
+
+// Term is the current raft term.
+func (q *Quorum) Term() uint64 { return q.term }
+
+// IsDC reports whether this member may assign now: it leads, has committed
+// an entry of its term (raft answers lease rounds only then) and holds a
+// leader lease.
+func (q *Quorum) IsDC(now time.Duration) bool { return q.isLeader() && q.leaderLease > now }
+
+// LeaseEnd is when this member's lease ends on its clock: the leader lease
+// on the DC, the granted lease elsewhere (0: none).
+func (q *Quorum) LeaseEnd() time.Duration {
+	if q.isLeader() {
+		return q.leaderLease
+	}
+	return q.lease
+}
+
+// ElectedAt is when this member last became leader (R2 counts from it).
+func (q *Quorum) ElectedAt() time.Duration { return q.electedAt }
+
+// LastGrant is when this leader last granted name a lease, and whether it
+// ever did in this term (R3 counts from it).
+func (q *Quorum) LastGrant(name string) (time.Duration, bool) {
+	t, ok := q.granted[name]
+	return t, ok
+}
+
+// Ready returns what to do; call Advance once it is done.
+func (q *Quorum) Ready() Ready { return q.rd }
+
+// Advance clears the Ready returned last.
+func (q *Quorum) Advance() { q.rd = Ready{} }
+
+// collect drains raft's Ready into ours.
+func (q *Quorum) collect() {
+	for q.rn.HasReady() {
+		rd := q.rn.Ready()
+		if rd.SoftState != nil {
+			if rd.RaftState == raft.StateLeader && q.lead != q.self {
+				q.electedAt = q.now
+				q.granted = map[string]time.Duration{}
+				q.logf("elected DC in term %d", q.rn.BasicStatus().GetTerm())
+			}
+			if rd.Lead != q.lead {
+				q.lease, q.grantSeq = 0, 0 // a new leader's grants start afresh
+				if q.lead == q.self {
+					q.leaderLease = 0
+				}
+				q.contact = q.now
+			}
+			q.lead = rd.Lead
+		}
+		changed := false
+		if rd.HardState != nil && rd.HardState.GetTerm() != 0 {
+			if err := q.store.SetHardState(rd.HardState); err != nil {
+				q.logf("set hard state: %v", err)
+			}
+			q.persist.Term, q.persist.Vote, q.persist.Commit = rd.HardState.GetTerm(), rd.HardState.GetVote(), rd.HardState.GetCommit()
+			if q.term != q.persist.Term {
+				q.term = q.persist.Term
+				q.lease, q.grantSeq = 0, 0
+			}
+			changed = true
+		}
+		if len(rd.Entries) > 0 {
+			if err := q.store.Append(rd.Entries); err != nil {
+				q.logf("append: %v", err)
+			}
+			first := rd.Entries[0].GetIndex()
+			q.persist.Entries = slices.DeleteFunc(q.persist.Entries, func(e Entry) bool { return e.Index >= first })
+			for _, e := range rd.Entries {
+				q.persist.Entries = append(q.persist.Entries, Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: slices.Clone(e.Data)})
+			}
+			changed = true
+		}
+		if changed {
+			p := q.persist
+			p.Entries = slices.Clone(p.Entries)
+			q.rd.Persist = &p
+		}
+		for _, m := range rd.Messages {
+			b, err := proto.Marshal(m)
+			if err != nil {
+				q.logf("marshal %v: %v", m.GetType(), err)
+				continue
+			}
+			q.send(m.GetTo(), append([]byte{kindRaft}, b...))
+		}
+		for _, e := range rd.CommittedEntries {
+			if e.GetType() == pb.EntryType_EntryNormal && len(e.Data) > 0 {
+				q.rd.Committed = append(q.rd.Committed, slices.Clone(e.Data))
+			}
+		}
+		for _, rs := range rd.ReadStates {
+			if len(rs.RequestCtx) == 8 && q.isLeader() {
+				sent := time.Duration(binary.BigEndian.Uint64(rs.RequestCtx))
+				q.leaderLease = max(q.leaderLease, sent+q.cfg.Lease)
+			}
+		}
+		q.rn.Advance(rd)
+	}
+	q.rd.Logs = append(q.rd.Logs, q.log.take()...)
+}
+
+func (q *Quorum) send(to uint64, data []byte) {
+	if name, ok := q.names[to]; ok && to != q.self {
+		q.rd.Messages = append(q.rd.Messages, Message{To: name, Data: data})
+	}
+}
+
+func (q *Quorum) logf(format string, a ...any) {
+	q.rd.Logs = append(q.rd.Logs, fmt.Sprintf(format, a...))
+}
+
+func encode(kind byte, term, seq uint64, sent int64, dur ...int64) []byte {
+	b := []byte{kind}
+	b = binary.BigEndian.AppendUint64(b, term)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(sent))
+	for _, d := range dur {
+		b = binary.BigEndian.AppendUint64(b, uint64(d))
+	}
+	return b
+}
+
+func decode(b []byte, grant bool) (term, seq uint64, sent, dur int64, err error) {
+	want := 1 + 24
+	if grant {
+		want += 8
+	}
+	if len(b) != want {
+		return 0, 0, 0, 0, fmt.Errorf("%d bytes, want %d", len(b), want)
+	}
+	term = binary.BigEndian.Uint64(b[1:])
+	seq = binary.BigEndian.Uint64(b[9:])
+	sent = int64(binary.BigEndian.Uint64(b[17:]))
+	if grant {
+		dur = int64(binary.BigEndian.Uint64(b[25:]))
+	}
+	return term, seq, sent, dur, nil
+}
+
+// logger keeps raft's warnings for the Ready instead of printing them: the
+// core does no I/O. Debug and info lines are dropped.
+type logger struct{ lines []string }
+
+func (l *logger) take() []string { s := l.lines; l.lines = nil; return s }
+
+func (l *logger) Debug(...any)          {}
+func (l *logger) Debugf(string, ...any) {}
+func (l *logger) Info(...any)           {}
+func (l *logger) Infof(string, ...any)  {}
+func (l *logger) Warning(v ...any)      { l.lines = append(l.lines, "raft: "+fmt.Sprint(v...)) }
+func (l *logger) Warningf(f string, v ...any) {
+	l.lines = append(l.lines, "raft: "+fmt.Sprintf(f, v...))
+}
+func (l *logger) Error(v ...any)            { l.lines = append(l.lines, "raft: "+fmt.Sprint(v...)) }
+func (l *logger) Errorf(f string, v ...any) { l.lines = append(l.lines, "raft: "+fmt.Sprintf(f, v...)) }
+func (l *logger) Fatal(v ...any)            { panic("raft: " + fmt.Sprint(v...)) }
+func (l *logger) Fatalf(f string, v ...any) { panic("raft: " + fmt.Sprintf(f, v...)) }
+func (l *logger) Panic(v ...any)            { panic("raft: " + fmt.Sprint(v...)) }
+func (l *logger) Panicf(f string, v ...any) { panic("raft: " + fmt.Sprintf(f, v...)) }

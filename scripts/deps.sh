@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building, testing and benchmarking tandem needs on a fresh
-# Debian 12 machine (keepalived and nftables only for bench/failover)
+# Debian 12 machine (keepalived and nftables only for bench/failover;
+# systemd for systemd-analyze, which checks dist/systemd/tandem.service;
+# resource-agents for the ocf agent's tests with IPaddr2 and Dummy)
 # (run as root). Safe to run again: it only installs what is missing.
 set -euo pipefail
 need=()
-for pair in ip:iproute2 keepalived:keepalived nft:nftables; do
+for pair in ip:iproute2 keepalived:keepalived nft:nftables systemd-analyze:systemd /usr/lib/ocf/resource.d/heartbeat/Dummy:resource-agents; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

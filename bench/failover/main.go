@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"tandem/internal/api"
 	"tandem/internal/lab"
 	"tandem/internal/netns"
 	"tandem/internal/probe"
@@ -126,7 +127,7 @@ func main() {
 				fmt.Fprintf(os.Stderr, "loss %s: %v\n", sys.name, err)
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "%-32s under 10%% loss: %d owner changes, %v with two holders\n", sys.name, lr.changes, lr.double)
+			fmt.Fprintf(os.Stderr, "%-32s under 10%% loss: %d owner changes, %v with two holders, max loop lag %s\n", sys.name, lr.changes, lr.double, lr.lag)
 			losses = append(losses, lr)
 		}
 	}
@@ -437,6 +438,36 @@ type lossResult struct {
 	changes  int
 	double   time.Duration
 	duration time.Duration
+	lag      string // the agents' worst loop lag over the run, "n/a" where the daemon does not export it
+}
+
+// loopLagger is a pair whose daemons report their worst event-loop lag.
+type loopLagger interface {
+	maxLoopLag(ctx context.Context) (time.Duration, error)
+}
+
+func (t *tandemPair) maxLoopLag(ctx context.Context) (time.Duration, error) {
+	var worst time.Duration
+	for _, n := range []string{"a", "b"} {
+		b, err := api.NewClient(t.cl.Socket(n)).Metrics(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("metrics of %s: %w", n, err)
+		}
+		found := false
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "tandem_loop_lag_max_seconds "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return 0, fmt.Errorf("metrics of %s: %q: %w", n, line, err)
+				}
+				worst, found = max(worst, time.Duration(f*float64(time.Second))), true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("metrics of %s: no tandem_loop_lag_max_seconds", n)
+		}
+	}
+	return worst, nil
 }
 
 // lossRules drops 10 % of every packet arriving on a node's eth0.
@@ -496,6 +527,14 @@ func measureLoss(ctx context.Context, sys system, bin string, d time.Duration) (
 		if strings.Contains(h, ",") {
 			res.double += tick
 		}
+	}
+	res.lag = "n/a"
+	if ll, ok := p.(loopLagger); ok {
+		lag, err := ll.maxLoopLag(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.lag = lag.Round(100 * time.Microsecond).String()
 	}
 	return res, nil
 }
@@ -618,9 +657,9 @@ func render(results []result, losses []lossResult, idles []idleResult, reps int,
 			ratio(med("tandem (fast)", sc.name), med("keepalived v3 (advert_int 0.01)", sc.name)))
 	}
 	if len(losses) > 0 {
-		fmt.Fprintf(&b, "\nUnder 10 %% random loss on every node's ingress (nftables `numgen random mod 100 < 10 drop`), active node up, nothing else failing, for %v: every change of the VIP's holder is a false failover.\n\n| system | owner changes | time with two holders |\n|---|---:|---:|\n", losses[0].duration)
+		fmt.Fprintf(&b, "\nUnder 10 %% random loss on every node's ingress (nftables `numgen random mod 100 < 10 drop`), active node up, nothing else failing, for %v: every change of the VIP's holder is a false failover. Max loop lag: the worst delay of any agent's event-loop tick over the run (tandem's `tandem_loop_lag_max_seconds`), to tell a false failover from a starved agent.\n\n| system | owner changes | time with two holders | max loop lag |\n|---|---:|---:|---:|\n", losses[0].duration)
 		for _, l := range losses {
-			fmt.Fprintf(&b, "| %s | %d | %v |\n", l.system, l.changes, l.double)
+			fmt.Fprintf(&b, "| %s | %d | %v | %s |\n", l.system, l.changes, l.double, l.lag)
 		}
 	}
 	if len(idles) > 0 {

@@ -14,9 +14,11 @@ import (
 	"net/netip"
 	"time"
 
+	"tandem/internal/alert"
 	"tandem/internal/api"
 	"tandem/internal/authkey"
 	"tandem/internal/config"
+	"tandem/internal/metrics"
 	"tandem/internal/node"
 	"tandem/internal/status"
 	"tandem/internal/wire"
@@ -52,11 +54,14 @@ type Agent struct {
 	conns   []*net.UDPConn
 	peers   map[string][]netip.AddrPort // peer → address per link
 	exec    *executor
+	alerts  *alert.Dispatcher
 	recv    chan packet
 	reqs    chan statusReq
 	drops   *dropLog
 	events  *history
 	sendErr map[string]time.Time // rate-limits send error lines per peer/link
+	notify  *notifier            // systemd: READY, WATCHDOG from the loop, STOPPING
+	metrics *metrics.Metrics     // Prometheus: events, operations, loop lag; state at scrape
 }
 
 // now is the agent's monotonic clock as the core sees it.
@@ -82,6 +87,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if self == nil {
 		return fmt.Errorf("node %q is not listed in %s: use --node NAME with one of its nodes", o.Self, m.Path)
+	}
+	if m.Quorum.Mode == config.ModeMajority {
+		// config check already validates majority mode and prints its timing
+		// rules; the raft core that runs it is not in this build yet.
+		return fmt.Errorf("%s: quorum.mode majority: this version of the agent runs two_node only (majority mode on raft is being built); use quorum.mode: two_node", m.Path)
 	}
 	key, err := authkey.Load(m.KeyFile)
 	if err != nil {
@@ -110,6 +120,13 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	a.drops = newDropLog(a.log)
+	if err := alert.Check(m.Alerts); err != nil {
+		a.log.Error("alert hooks will fail until this is fixed", "err", err)
+	}
+	a.alerts = alert.New(alert.Options{Hooks: m.Alerts, Cluster: m.Cluster, Node: o.Self, Log: a.log})
+	defer a.alerts.Close(alertGrace)
+	// After the dispatcher: a scrape reads its counters.
+	a.metrics = newMetrics(a)
 	agents, err := buildAgents(m, a.log)
 	if err != nil {
 		return err
@@ -134,7 +151,10 @@ func Run(ctx context.Context, o Options) error {
 			a.log.Error("api stopped", "err", err)
 		}
 	}()
-	a.exec = newExecutor(agents, a.log)
+	if err := a.listenMetrics(apiCtx); err != nil {
+		return err
+	}
+	a.exec = newExecutor(agents, a.log, a.metrics)
 	defer a.exec.close()
 	for i, c := range a.conns {
 		go a.read(i, c)
@@ -145,6 +165,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	a.log.Info("agent up", "node", o.Self, "cluster", m.Cluster, "incarnation", inc, "links", len(a.conns),
 		"config_hash", fmt.Sprintf("%016x", m.Hash), "socket", o.Socket)
+	a.notify = newNotifier(a.log)
+	a.notify.ready(fmt.Sprintf("node %s of cluster %s up, %d link(s)", o.Self, m.Cluster, len(a.conns)), time.Now())
 	return a.loop(ctx, st)
 }
 
@@ -194,7 +216,8 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			a.deliver(p)
 		case r := <-a.exec.results:
 			a.core.Step(a.now(), r)
-		case <-tick.C:
+		case due := <-tick.C:
+			a.metrics.LoopLag(time.Since(due))
 			if gap := time.Since(lastTick); gap > stall {
 				// We were paused (SIGSTOP, a VM freeze, starvation): what the
 				// peers sent meanwhile waits in the sockets. Take it in before
@@ -204,6 +227,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 				a.drain(2 * time.Millisecond)
 			}
 			lastTick = time.Now()
+			a.notify.watchdog(lastTick)
 			a.core.Step(a.now(), node.Tick{})
 		case req := <-a.reqs:
 			if req.unblock {
@@ -215,6 +239,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			req.reply <- s
 		case <-shutdown:
 			shutdown = nil
+			a.notify.stopping("stopping: releasing resources in order, then telling the peers")
 			a.core.Step(a.now(), node.Shutdown{})
 			var worst time.Duration
 			for _, r := range m.Resources {
@@ -264,6 +289,7 @@ func (a *Agent) deliver(p packet) {
 func (a *Agent) carryOut(st *stateDir) bool {
 	rd := a.core.Ready()
 	now := time.Now()
+	a.metrics.Events(rd.Events)
 	for _, l := range rd.Logs {
 		a.log.LogAttrs(context.Background(), l.Level, l.Msg, l.Attrs...)
 		if l.Level >= slog.LevelInfo {
@@ -281,6 +307,11 @@ func (a *Agent) carryOut(st *stateDir) bool {
 		if err := st.saveLog(a.core.StateLog()); err != nil {
 			a.log.Error("persist cluster state", "err", err)
 		}
+	}
+	for _, e := range rd.Events {
+		// Never blocks (a full queue drops and counts): hooks cannot delay
+		// heartbeats or failover. See package alert.
+		a.alerts.Notify(alert.Event{Event: e, At: now})
 	}
 	a.core.Advance()
 	return rd.Done

@@ -7,15 +7,22 @@ import (
 	"time"
 
 	"tandem/internal/config"
+	"tandem/internal/metrics"
 	"tandem/internal/node"
 	"tandem/internal/ownership"
 	"tandem/internal/resource"
 	"tandem/internal/resource/exec"
 	"tandem/internal/resource/ip"
+	"tandem/internal/resource/lsb"
+	"tandem/internal/resource/ocf"
 )
 
-// buildAgents makes a resource agent for every configured resource.
+// buildAgents makes a resource agent for every configured resource, after
+// CheckAgents (ocf meta-data, installed agents and init scripts).
 func buildAgents(m *config.Model, log *slog.Logger) (map[string]resource.Agent, error) {
+	if err := CheckAgents(context.Background(), m, log); err != nil {
+		return nil, err
+	}
 	out := map[string]resource.Agent{}
 	for _, r := range m.Resources {
 		var (
@@ -27,6 +34,10 @@ func buildAgents(m *config.Model, log *slog.Logger) (map[string]resource.Agent, 
 			ag, err = ip.New(r.Name, *r.IP, log)
 		case r.Exec != nil:
 			ag, err = exec.New(r.Name, *r.Exec, log)
+		case r.OCF != nil:
+			ag, err = ocf.New(r.Name, *r.OCF, r.Ops, log)
+		case r.LSB != nil:
+			ag, err = lsb.New(r.Name, *r.LSB, log)
 		default:
 			err = fmt.Errorf("kind %q has no agent", r.Kind)
 		}
@@ -44,11 +55,12 @@ type executor struct {
 	queues  map[string]chan node.Action
 	results chan node.Result
 	cancel  context.CancelFunc
+	metrics *metrics.Metrics
 }
 
-func newExecutor(agents map[string]resource.Agent, log *slog.Logger) *executor {
+func newExecutor(agents map[string]resource.Agent, log *slog.Logger, mx *metrics.Metrics) *executor {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &executor{queues: map[string]chan node.Action{}, results: make(chan node.Result, 256), cancel: cancel}
+	e := &executor{queues: map[string]chan node.Action{}, results: make(chan node.Result, 256), cancel: cancel, metrics: mx}
 	for name, ag := range agents {
 		q := make(chan node.Action, 16) // the core keeps at most a few in flight per resource
 		e.queues[name] = q
@@ -76,11 +88,13 @@ func (e *executor) work(ctx context.Context, ag resource.Agent, q chan node.Acti
 		case a := <-q:
 			began := time.Now()
 			o := do(ctx, ag, a)
+			took := time.Since(began)
+			e.metrics.Action(a.Resource, a.Op.String(), took, o.Err != "")
 			lvl := slog.LevelDebug
 			if a.Op == ownership.OpStart || a.Op == ownership.OpStop || o.Err != "" {
 				lvl = slog.LevelInfo
 			}
-			log.Log(ctx, lvl, "operation done", "op", a.Op.String(), "took", time.Since(began).Round(time.Millisecond), "err", o.Err)
+			log.Log(ctx, lvl, "operation done", "op", a.Op.String(), "took", took.Round(time.Millisecond), "err", o.Err)
 			select {
 			case e.results <- node.Result{ID: a.ID, Outcome: o}:
 			case <-ctx.Done():

@@ -13,6 +13,11 @@ import (
 	"tandem/internal/statelog"
 )
 
+// StateFormat is the version of the files in state_dir (incarnation,
+// cluster-state.json, events.json). Bump it on any change an older agent
+// would misread; `tandem version` shows it.
+const StateFormat = 1
+
 // stateDir is the agent's persistent state: the wire incarnation and the
 // state log. Leases and deadlines are never persisted.
 type stateDir struct{ dir string }

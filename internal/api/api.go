@@ -25,6 +25,12 @@ type Backend interface {
 	Unblock(ctx context.Context) error
 }
 
+// MetricsSource is a Backend that also serves Prometheus metrics: Handler
+// mounts it at GET /metrics (a nil handler: no /metrics).
+type MetricsSource interface {
+	MetricsHandler() http.Handler
+}
+
 // Listen creates the socket (replacing a stale one) with root-only permissions.
 func Listen(path string) (net.Listener, error) {
 	dir := filepath.Dir(path)
@@ -55,6 +61,11 @@ func Listen(path string) (net.Listener, error) {
 // Handler serves the API for b.
 func Handler(b Backend) http.Handler {
 	mux := http.NewServeMux()
+	if ms, ok := b.(MetricsSource); ok {
+		if h := ms.MetricsHandler(); h != nil {
+			mux.Handle("GET /metrics", h)
+		}
+	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.Status(r.Context())
 		if err != nil {
@@ -147,6 +158,11 @@ func (c *Client) Status(ctx context.Context) (status.Status, error) {
 // StatusJSON fetches the agent's status as the raw JSON document.
 func (c *Client) StatusJSON(ctx context.Context) ([]byte, error) {
 	return c.do(ctx, http.MethodGet, "/v1/status")
+}
+
+// Metrics fetches the agent's Prometheus metrics in the text format.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, "/metrics")
 }
 
 // Unblock releases wait_for_all on the agent.

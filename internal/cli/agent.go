@@ -17,7 +17,19 @@ func agentCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "agent --config FILE [--node NAME]",
 		Short: "Run the cluster agent on this node",
-		Args:  cobra.NoArgs,
+		Long: `agent is the daemon that runs on every cluster node: it exchanges
+authenticated heartbeats with the peers on every link, decides with them where
+each group runs, and starts, stops and monitors the resources placed here.
+
+It runs in the foreground and logs to stderr. Under systemd
+(dist/systemd/tandem.service, Type=notify) it reports READY=1 once its links
+are bound and its API socket listens, pings the watchdog from its event loop,
+and reports STOPPING=1 when it begins to stop. SIGTERM (or Ctrl-C) stops it
+gracefully: it stops its groups in reverse order, so the peer takes them over
+at once, tells the peers and exits.`,
+		Example: `  tandem agent --config /etc/tandem/tandem.yaml
+  tandem agent --config ./tandem.yaml --node node1 --state-dir /tmp/t1 --socket /tmp/t1.sock --log-format json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := config.Load(cfgPath)
 			if err != nil {

@@ -48,25 +48,8 @@ func (g *globals) socketPath(fromConfig string) string {
 // Main runs the CLI with args and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
-	root := &cobra.Command{
-		Use:           "tandem",
-		Short:         "High-availability cluster manager: heartbeats, floating IPs and services",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root := newRoot(g)
 	root.SetArgs(args)
-	root.PersistentFlags().StringVar(&g.socket, "socket", "", "agent API socket (default $TANDEM_SOCKET, else "+config.DefaultSocket+")")
-	root.AddCommand(
-		agentCmd(g),
-		statusCmd(g),
-		configCmd(g),
-		keygenCmd(g),
-		quorumCmd(g),
-		demoCmd(g),
-		echoCmd(g),
-	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -78,4 +61,42 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+const rootLong = `tandem keeps floating IP addresses and the services behind them available
+on a group of Linux servers — Heartbeat and Pacemaker as one binary with one
+YAML file. Run ` + "`tandem agent`" + ` on every node (dist/systemd/tandem.service);
+the other commands talk to the local agent over its root-only unix socket.
+
+Every command takes --socket PATH (or TANDEM_SOCKET). Shell completion:
+` + "`tandem completion bash|zsh|fish --help`" + ` says how to install it.`
+
+// newRoot builds the command tree; tests walk it.
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tandem",
+		Short:         "High-availability cluster manager: heartbeats, floating IPs and services",
+		Long:          rootLong,
+		Version:       buildVersion().short(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("tandem {{.Version}}\n")
+	// `tandem completion bash|zsh|fish|powershell`: cobra's own, listed in help.
+	root.CompletionOptions.DisableDefaultCmd = false
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.PersistentFlags().StringVar(&g.socket, "socket", "", "agent API socket (default $TANDEM_SOCKET, else "+config.DefaultSocket+")")
+	root.AddCommand(
+		agentCmd(g),
+		statusCmd(g),
+		configCmd(g),
+		keygenCmd(g),
+		quorumCmd(g),
+		demoCmd(g),
+		echoCmd(g),
+		versionCmd(g),
+		reportCmd(g),
+	)
+	return root
 }

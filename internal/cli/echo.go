@@ -13,10 +13,14 @@ import (
 func echoCmd(g *globals) *cobra.Command {
 	var listen, name string
 	c := &cobra.Command{
-		Use:    "echo --listen ADDR:PORT --name NODE",
-		Short:  "UDP echo service used by the demo and the end-to-end tests",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:   "echo --listen ADDR:PORT --name NODE",
+		Short: "UDP echo service used by the demo and the end-to-end tests",
+		Long: `echo answers every UDP datagram on --listen with the datagram and the
+--name of the node, so an observer sees which node answered. The demo and the
+end-to-end tests run it as the service behind the floating IP.`,
+		Example: "  tandem echo --listen 198.18.0.100:7777 --name a",
+		Hidden:  true,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ap, err := netip.ParseAddrPort(listen)
 			if err != nil {

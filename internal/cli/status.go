@@ -21,7 +21,15 @@ func statusCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status [--json] [--watch]",
 		Short: "Show nodes, links, quorum and where resources run",
-		Args:  cobra.NoArgs,
+		Long: `status asks the local agent for its view of the cluster and prints it like
+crm_mon -1: nodes and the state of each link (RTT, loss), quorum, where each
+resource runs and its fail counts, warnings, dropped packets and the most
+recent events. --json prints the whole document (schema in docs/status.md) for
+scripts; --watch redraws it until interrupted.`,
+		Example: `  tandem status
+  tandem status --watch --interval 500ms
+  tandem status --json | jq '.resources[] | {name, instances}'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl := api.NewClient(g.socketPath(""))
 			if asJSON {

@@ -12,6 +12,7 @@ import (
 type Report struct {
 	Summary  []string
 	Bounds   []GroupBound
+	Rules    []Rule // majority mode: R1–R5 with the numbers filled in
 	Warnings []string
 }
 
@@ -48,12 +49,40 @@ func Bound(m *Model, g Group) GroupBound {
 	return b
 }
 
+// MajorityBound is R6 in majority mode, for the worst case: the owner is
+// the DC and dies. The others notice within twice the election timeout
+// (raft's randomized upper end), elect a successor in two round trips
+// (PreVote, then the vote), which waits R2 before assigning; then one
+// loop and each member's start timeout.
+func MajorityBound(m *Model, g Group) GroupBound {
+	t := m.Timing
+	wait, stop := m.ReassignWait(g)
+	wait = up(wait)
+	b := GroupBound{Group: g.Name, Bound: 2*t.ElectionTimeout() + 2*t.RTTMax() + wait + t.Keepalive}
+	parts := []string{fmt.Sprintf("election ≤ %v", 2*t.ElectionTimeout()+2*t.RTTMax()),
+		fmt.Sprintf("R2 wait %v (S %v)", wait, stop), fmt.Sprintf("loop %v", t.Keepalive)}
+	for _, name := range g.Members {
+		for _, r := range m.Resources {
+			if r.Name == name {
+				b.Bound += r.Ops.StartTimeout
+				parts = append(parts, fmt.Sprintf("start %s ≤ %v", name, r.Ops.StartTimeout))
+			}
+		}
+	}
+	b.Explain = strings.Join(parts, " + ")
+	return b
+}
+
 // Check explains a validated model.
 func Check(m *Model) Report {
 	var r Report
 	add := func(f string, a ...any) { r.Summary = append(r.Summary, fmt.Sprintf(f, a...)) }
 	warn := func(f string, a ...any) { r.Warnings = append(r.Warnings, fmt.Sprintf(f, a...)) }
-	add("cluster %s, config hash %016x, port %d, quorum %s (wait_for_all %v)", m.Cluster, m.Hash, m.Port, m.Quorum.Mode, m.Quorum.WaitForAll)
+	if m.Quorum.Mode == ModeMajority {
+		add("cluster %s, config hash %016x, port %d, quorum majority of %d voters, lease %v", m.Cluster, m.Hash, m.Port, m.Voters(), m.Timing.Lease)
+	} else {
+		add("cluster %s, config hash %016x, port %d, quorum %s (wait_for_all %v)", m.Cluster, m.Hash, m.Port, m.Quorum.Mode, m.Quorum.WaitForAll)
+	}
 	links := 0
 	for _, n := range m.Nodes {
 		var ls []string
@@ -61,7 +90,18 @@ func Check(m *Model) Report {
 			ls = append(ls, l.String())
 		}
 		links = len(n.Links)
-		add("node %s: links %s", n.Name, strings.Join(ls, ", "))
+		vote := ""
+		if m.Quorum.Mode == ModeMajority && !n.Voter {
+			vote = " (not voting: follows the cluster state as a raft learner)"
+		}
+		add("node %s: links %s%s", n.Name, strings.Join(ls, ", "), vote)
+	}
+	for _, w := range m.Witnesses {
+		var ls []string
+		for _, l := range w.Links {
+			ls = append(ls, l.String())
+		}
+		add("witness %s: links %s (votes, never runs resources)", w.Name, strings.Join(ls, ", "))
 	}
 	t := m.Timing
 	add("timing: keepalive %v, warntime %v, deadtime %v (%d heartbeats), initdead %v", t.Keepalive, t.Warntime, t.Deadtime, int(t.Deadtime/t.Keepalive), t.Initdead)
@@ -83,6 +123,10 @@ func Check(m *Model) Report {
 			what = "supervised daemon: " + res.Exec.Daemon
 		case res.Exec != nil:
 			what = "start: " + res.Exec.Start
+		case res.OCF != nil:
+			what = res.OCF.Describe()
+		case res.LSB != nil:
+			what = "init script " + res.LSB.Path
 		}
 		mon := "no monitor"
 		if res.Ops.MonitorInterval > 0 {
@@ -94,12 +138,52 @@ func Check(m *Model) Report {
 		if !g.Implicit {
 			add("group %s: starts %s in this order, stops in reverse", g.Name, strings.Join(g.Members, " → "))
 		}
-		r.Bounds = append(r.Bounds, Bound(m, g))
+		if m.Quorum.Mode == ModeMajority {
+			r.Bounds = append(r.Bounds, MajorityBound(m, g))
+		} else {
+			r.Bounds = append(r.Bounds, Bound(m, g))
+		}
 	}
 	for _, c := range m.Constraints {
 		add("location: %s prefers %s with score %s", c.Target, c.Node, FormatScore(c.Score))
 	}
 	add("default stickiness %d per member", m.Defaults.Stickiness)
+	if l := m.Metrics.Listen; l != "" {
+		add("metrics: Prometheus endpoint on http://%s/metrics (and GET /metrics on the API socket)", l)
+		if m.Metrics.Exposed {
+			warn("metrics.listen %s is reachable from other hosts: anyone there can read the cluster's nodes, addresses and state without a password; bind it to 127.0.0.1 or firewall the port", l)
+		}
+	}
+	if m.Quorum.Mode == ModeMajority {
+		r.Rules = m.Rules()
+		var safe, unsafe []string
+		for _, res := range m.Resources {
+			if res.FencedSafe() {
+				safe = append(safe, res.Name)
+			} else {
+				unsafe = append(unsafe, res.Name)
+			}
+		}
+		if len(unsafe) > 0 {
+			warn("without fencing, S2 (never active on two nodes) covers only %s; %s could outlive a frozen node until its stop timeout", orDash(safe), strings.Join(unsafe, ", "))
+		}
+	}
+	for _, al := range m.Alerts {
+		on := "every event"
+		if al.Events != nil {
+			on = strings.Join(al.Events, ", ")
+		}
+		var env []string // names only: values may hold tokens
+		for _, kv := range al.Env {
+			k, _, _ := strings.Cut(kv, "=")
+			env = append(env, k)
+		}
+		extra := ""
+		if len(env) > 0 {
+			extra = ", env " + strings.Join(env, " ")
+		}
+		add("alert %s: %s on %s (killed after %v%s)", al.Name, al.Path, on, al.Timeout, extra)
+	}
 
 	var vips []string
 	for _, res := range m.Resources {
@@ -154,6 +238,16 @@ func (r Report) String() string {
 	for _, s := range r.Summary {
 		b.WriteString("  " + s + "\n")
 	}
+	if len(r.Rules) > 0 {
+		b.WriteString("\nTiming rules (docs/design.md):\n")
+		for _, rl := range r.Rules {
+			mark := "ok"
+			if !rl.Holds {
+				mark = "BROKEN"
+			}
+			fmt.Fprintf(&b, "  %s %-6s %s\n", rl.Name, mark, rl.Text)
+		}
+	}
 	b.WriteString("\nFailover bound (node death to group running on the survivor, worst case):\n")
 	for _, g := range r.Bounds {
 		fmt.Fprintf(&b, "  %-12s %8v = %s\n", g.Group, g.Bound, g.Explain)
@@ -165,4 +259,11 @@ func (r Report) String() string {
 		}
 	}
 	return b.String()
+}
+
+func orDash(s []string) string {
+	if len(s) == 0 {
+		return "no resource"
+	}
+	return strings.Join(s, ", ")
 }

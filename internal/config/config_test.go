@@ -68,15 +68,20 @@ func TestErrors(t *testing.T) {
 		{"unknown nested key", "key_file: /tmp/k\n", "key_file: /tmp/k\ntiming: {keepalive: 100ms, deadtim: 1s}\n", `t.yaml:3:28: timing: unknown field "deadtim"; allowed: keepalive, warntime, deadtime, initdead`},
 		{"bad duration", "key_file: /tmp/k\n", "key_file: /tmp/k\ntiming: {keepalive: 100}\n", `t.yaml:3:10: timing.keepalive: "100" is not a duration: write it like 100ms`},
 		{"timing order", "key_file: /tmp/k\n", "key_file: /tmp/k\ntiming: {deadtime: 400ms}\n", `timing.deadtime: 400ms must be longer than warntime (500ms)`},
-		{"majority", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: majority}\n", `t.yaml:3:10: quorum.mode: majority mode is not available yet (it comes with raft); allowed: two_node`},
-		{"bad mode", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: three_node}\n", `quorum.mode: "three_node": allowed: two_node`},
+		{"majority with two voters", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: majority}\n", `t.yaml:3:10: quorum.mode: majority needs at least 3 voters (nodes with voter: true, and witnesses), found 2: with two voters losing either stops everything; add a witness, or use two_node`},
+		{"witness without majority", "key_file: /tmp/k\n", "key_file: /tmp/k\nwitnesses: [{name: w1, links: [198.18.0.30]}]\n", `t.yaml:3:1: witnesses: a witness is a voter of majority mode: set quorum.mode: majority, or remove the list`},
+		{"voter in two_node", "links: [198.18.0.11]}", "links: [198.18.0.11], voter: false}", `nodes[1].voter: votes are counted in majority mode only`},
+		{"witness named like a node", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: majority}\nwitnesses: [{name: a, links: [198.18.0.30]}]\n", `witnesses[0].name: "a" is listed twice (node and witness names share one space)`},
+		{"witness links", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: majority}\nwitnesses: [{name: w1, links: [198.18.0.30, 198.19.0.30]}]\n", `witnesses[0].links: 2 links, but nodes[0] has 1`},
+		{"lease breaks R1", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: majority}\nwitnesses: [{name: w1, links: [198.18.0.30]}]\ntiming: {lease: 900ms}\n", `timing.lease: 900ms breaks R1`},
+		{"bad mode", "key_file: /tmp/k\n", "key_file: /tmp/k\nquorum: {mode: three_node}\n", `quorum.mode: "three_node": allowed: two_node (two nodes, no witness), majority`},
 		{"port", "key_file: /tmp/k\n", "key_file: /tmp/k\nport: 70000\n", `t.yaml:3:1: port: 70000: allowed: 1..65535`},
 		{"label prefix", `label: "eth0:0"`, `label: "eth1:0"`, `t.yaml:9:57: resources[0].params.label: "eth1:0" must start with the interface name "eth0"`},
 		{"label too long", `label: "eth0:0"`, `label: "eth0:0123456789abc"`, `resources[0].params.label: "eth0:0123456789abc" is 18 characters: allowed: at most 15`},
 		{"label on ipv6", `198.18.0.100/24, interface: eth0, label: "eth0:0"`, `2001:db8::100/64, interface: eth0, label: "eth0:0"`, `resources[0].params.label: labels are for IPv4 addresses only`},
 		{"bad address", "198.18.0.100/24", "198.18.0.300/24", `resources[0].params.address: "198.18.0.300/24" is not an address with prefix length`},
 		{"unknown param", `label: "eth0:0"}`, `label: "eth0:0", nic: eth0}`, `resources[0].params.nic: unknown param for type ip; allowed: address, interface, label, arp_count, arp_interval, arp_refresh`},
-		{"unknown type", "type: exec", "type: ocf", `t.yaml:11:5: resources[1].type: "ocf": allowed: ip, exec`},
+		{"unknown type", "type: exec", "type: systemd", `t.yaml:11:5: resources[1].type: "systemd": allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME`},
 		{"exec needs commands", `params: {daemon: "sleep 100"}`, `params: {start: "x"}`, `resources[1].params: needs daemon: COMMAND, or start: and stop: commands`},
 		{"unknown op", "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {restart: {timeout: 1s}}\n", `resources[1].ops: unknown field "restart"; allowed: start, stop, monitor`},
 		{"missing member", "members: [vip, svc]", "members: [vip, svcx]", `t.yaml:13:35: groups[0].members[1]: no resource named "svcx"`},
@@ -187,4 +192,47 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = Check(m).String()
 	})
+}
+
+// Majority mode's report prints R1–R5 with the numbers filled in and the
+// R6 bound per group; a golden file shows every change as a diff.
+func TestMajorityReport(t *testing.T) {
+	m, err := Load(filepath.Join("testdata", "majority-witness.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Voters() != 3 || len(m.Witnesses) != 1 || !m.Nodes[0].Voter {
+		t.Fatalf("voters %d, witnesses %+v, nodes %+v", m.Voters(), m.Witnesses, m.Nodes)
+	}
+	got := Check(m).String()
+	golden := filepath.Join("testdata", "majority-witness.check")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("config check report changed (rerun with -update and review the diff):\n%s", got)
+	}
+	for _, rl := range Check(m).Rules {
+		if !rl.Holds {
+			t.Errorf("%s broken with the defaults: %s", rl.Name, rl.Text)
+		}
+	}
+}
+
+// The R1 limit config check suggests is itself within R1.
+func TestLeaseLimitSuggested(t *testing.T) {
+	tm := Timing{Keepalive: 100 * time.Millisecond, Deadtime: time.Second, Lease: 784 * time.Millisecond}
+	if Stretch(tm.Lease)+tm.Slop() >= tm.ElectionTimeout() {
+		t.Fatalf("784ms breaks R1")
+	}
+	tm.Lease = 786 * time.Millisecond
+	if Stretch(tm.Lease)+tm.Slop() < tm.ElectionTimeout() {
+		t.Fatalf("786ms should break R1")
+	}
 }

@@ -1,14 +1,12 @@
 package config
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -67,6 +65,8 @@ type rawConfig struct {
 	Groups      []rawGroup      `yaml:"groups"`
 	Constraints []rawConstraint `yaml:"constraints"`
 	Defaults    rawDefaults     `yaml:"defaults"`
+	Metrics     rawMetrics      `yaml:"metrics"`
+	Alerts      []rawAlert      `yaml:"alerts"`
 }
 
 type rawTiming struct {
@@ -74,6 +74,7 @@ type rawTiming struct {
 	Warntime  string `yaml:"warntime"`
 	Deadtime  string `yaml:"deadtime"`
 	Initdead  string `yaml:"initdead"`
+	Lease     string `yaml:"lease"`
 }
 
 type rawQuorum struct {
@@ -125,6 +126,10 @@ type rawConstraint struct {
 	Score    any    `yaml:"score"`
 }
 
+type rawMetrics struct {
+	Listen string `yaml:"listen"`
+}
+
 type rawDefaults struct {
 	Stickiness int `yaml:"stickiness"`
 }
@@ -165,17 +170,13 @@ func Parse(name string, data []byte) (m *Model, err error) {
 	v := &validator{file: name, idx: idx}
 	m = v.model(&raw)
 	if len(v.errs) > 0 {
-		slices.SortStableFunc(v.errs, func(a, b Error) int {
-			if c := cmp.Compare(a.Line, b.Line); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.Col, b.Col)
-		})
+		v.errs.Sort()
 		return nil, v.errs
 	}
 	sum := sha256.Sum256(data)
 	m.Hash = binary.BigEndian.Uint64(sum[:8])
 	m.Path = name
+	m.idx = idx
 	return m, nil
 }
 

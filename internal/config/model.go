@@ -16,6 +16,7 @@ const (
 	DefaultWarntime  = 500 * time.Millisecond
 	DefaultDeadtime  = time.Second
 	DefaultInitdead  = 10 * time.Second
+	DefaultLease     = 700 * time.Millisecond
 	DefaultStateDir  = "/var/lib/tandem"
 	DefaultSocket    = "/run/tandem/tandem.sock"
 	DefaultKeyFile   = "/etc/tandem/authkey"
@@ -31,12 +32,18 @@ type Model struct {
 	Socket      string
 	Timing      Timing
 	Quorum      Quorum
-	Nodes       []Node     // sorted as written
+	Nodes       []Node     // as written
+	Witnesses   []Node     // majority mode: voters that never run resources
 	Resources   []Resource // as written
 	Groups      []Group    // as written; every resource not in a group gets a group of its own, named after it
 	Constraints []Location // location constraints
 	Defaults    Defaults
-	Hash        uint64 // first 8 bytes of SHA-256 of the file's bytes; peers compare it
+	Metrics     Metrics
+	Alerts      []Alert // hooks run on events, as written (alerts.go)
+	Hash        uint64  // first 8 bytes of SHA-256 of the file's bytes; peers compare it
+
+	// idx is where each field is written: ErrorAt locates later checks.
+	idx *posIndex
 }
 
 // Timing holds the failure-detection timers.
@@ -45,34 +52,46 @@ type Timing struct {
 	Warntime  time.Duration // all links silent this long: warn
 	Deadtime  time.Duration // all links silent this long: peer dead
 	Initdead  time.Duration // deadtime used until the first packet since start
+	Lease     time.Duration // majority mode: how long a granted lease lets a node keep its resources
 }
+
+// Quorum modes.
+const (
+	ModeTwoNode  = "two_node" // corosync's two_node: a lone survivor keeps running things
+	ModeMajority = "majority" // a majority of voters (nodes and witnesses) elects the DC over raft
+)
 
 // Quorum says how the cluster decides who may run resources.
 type Quorum struct {
-	Mode       string // "two_node" (majority comes with the safety issue)
+	Mode       string // ModeTwoNode or ModeMajority
 	WaitForAll bool   // hold the first start until every peer has been seen
 }
 
-// Node is a cluster member.
+// Node is a cluster member; in Model.Witnesses, a voter that never runs resources.
 type Node struct {
 	Name  string
 	Links []netip.Addr // link i of every node forms network i
+	Voter bool         // majority mode: votes (false: a raft learner that follows the state)
 }
 
 // Resource kinds known to the skeleton.
 const (
 	KindIP   = "ip"
 	KindExec = "exec"
+	KindOCF  = "ocf" // type: ocf:PROVIDER:TYPE (agents.go)
+	KindLSB  = "lsb" // type: lsb:NAME
 )
 
 // Resource is one managed thing: a floating IP, a service.
 type Resource struct {
 	Name   string
-	Kind   string            // KindIP, KindExec
+	Kind   string            // KindIP, KindExec, KindOCF, KindLSB
 	Params map[string]string // as written, for display
 	Ops    Ops
 	IP     *IPParams   // set when Kind == KindIP
 	Exec   *ExecParams // set when Kind == KindExec
+	OCF    *OCFParams  // set when Kind == KindOCF
+	LSB    *LSBParams  // set when Kind == KindLSB
 }
 
 // Ops are the operation timeouts and the monitor interval.
@@ -121,7 +140,27 @@ type Location struct {
 // ScoreInfinity is Pacemaker's INFINITY.
 const ScoreInfinity = 1000000
 
+// Metrics is the optional Prometheus listener (docs/metrics.md). GET
+// /metrics on the API socket works whether or not it is set.
+type Metrics struct {
+	Listen string // host:port to serve GET /metrics on; "" = no listener
+	// Exposed is set when Listen is not a loopback address: other hosts
+	// can read the cluster's topology and state from it.
+	Exposed bool
+}
+
 // Defaults hold cluster-wide resource defaults.
 type Defaults struct {
 	Stickiness int
+}
+
+// Voters counts majority mode's votes: voting nodes and witnesses.
+func (m *Model) Voters() int {
+	n := len(m.Witnesses)
+	for _, nd := range m.Nodes {
+		if nd.Voter {
+			n++
+		}
+	}
+	return n
 }

@@ -82,10 +82,13 @@ func (v *validator) model(r *rawConfig) *Model {
 	}
 	v.timing(r, m)
 	v.quorum(r, m)
-	v.nodes(r, m)
+	v.lease(m)
+	v.members(r, m)
 	v.resources(r, m)
 	v.groups(r, m)
 	v.constraints(r, m)
+	v.metrics(r, m)
+	v.alerts(r, m)
 	return m
 }
 
@@ -102,6 +105,7 @@ func (v *validator) timing(r *rawConfig, m *Model) {
 	t.Warntime = v.duration("timing.warntime", r.Timing.Warntime, DefaultWarntime, false)
 	t.Deadtime = v.duration("timing.deadtime", r.Timing.Deadtime, DefaultDeadtime, false)
 	t.Initdead = v.duration("timing.initdead", r.Timing.Initdead, DefaultInitdead, false)
+	t.Lease = v.duration("timing.lease", r.Timing.Lease, DefaultLease, false)
 	if t.Warntime <= t.Keepalive {
 		v.errf("timing.warntime", "%v must be longer than keepalive (%v)", t.Warntime, t.Keepalive)
 	}
@@ -120,46 +124,63 @@ func (v *validator) quorum(r *rawConfig, m *Model) {
 	m.Quorum.Mode = r.Quorum.Mode
 	switch r.Quorum.Mode {
 	case "":
-		m.Quorum.Mode = "two_node"
-	case "two_node":
-	case "majority":
-		v.errf("quorum.mode", "majority mode is not available yet (it comes with raft); allowed: two_node")
+		m.Quorum.Mode = ModeTwoNode
+	case ModeTwoNode, ModeMajority:
 	default:
-		v.errf("quorum.mode", "%q: allowed: two_node", r.Quorum.Mode)
+		v.errf("quorum.mode", "%q: allowed: two_node (two nodes, no witness), majority (three or more voters: nodes and witnesses)", r.Quorum.Mode)
 	}
 	m.Quorum.WaitForAll = r.Quorum.WaitForAll == nil || *r.Quorum.WaitForAll
 	if r.Fencing.Enabled {
 		v.errf("fencing.enabled", "fencing is not available yet; allowed: false")
 	}
-	if len(r.Witnesses) > 0 {
-		v.errf("witnesses", "witnesses come with majority mode, not available yet: remove the list")
+	if len(r.Witnesses) > 0 && m.Quorum.Mode != ModeMajority {
+		v.errf("witnesses", "a witness is a voter of majority mode: set quorum.mode: majority, or remove the list")
 	}
 }
 
-func (v *validator) nodes(r *rawConfig, m *Model) {
+// lease enforces R1 and R4 of docs/design.md in majority mode: they are
+// what makes a lease safe (R1) and steady (R4), not advice.
+func (v *validator) lease(m *Model) {
+	if m.Quorum.Mode != ModeMajority {
+		return
+	}
+	t := m.Timing
+	if r1 := Stretch(t.Lease) + t.Slop(); r1 >= t.ElectionTimeout() {
+		most := time.Duration(float64(t.ElectionTimeout()-t.Slop()) * (1 - ClockError) / (1 + ClockError))
+		v.errf("timing.lease", "%v breaks R1: lease·(1+ε)/(1−ε) + δ = %v must stay below the election timeout (deadtime %v), or a new DC could be elected while the old one still holds its lease; use at most %v, or raise deadtime",
+			t.Lease, up(r1), t.ElectionTimeout(), most.Truncate(time.Millisecond))
+	}
+	if n := t.LostRenewals(); n < MinLostRenewals {
+		v.errf("timing.lease", "%v breaks R4: it survives only %d lost renewals at keepalive %v (at least %d needed, or a little loss drops every resource); use at least %v",
+			t.Lease, max(n, 0), t.Keepalive, MinLostRenewals, time.Duration(MinLostRenewals+1)*t.Keepalive+t.RTTMax())
+	}
+}
+
+// members validates nodes and witnesses alike: unique names, one address
+// per link, the same number of links everywhere.
+func (v *validator) members(r *rawConfig, m *Model) {
 	if len(r.Nodes) == 0 {
 		v.errf("nodes", "required: the cluster's nodes, each with a name and links")
 		return
 	}
-	if m.Quorum.Mode == "two_node" && len(r.Nodes) != 2 {
-		v.errf("nodes", "two_node mode needs exactly 2 nodes, found %d", len(r.Nodes))
-	}
 	seen := map[string]bool{}
 	addrs := map[netip.Addr]string{}
 	links := -1
-	for i, n := range r.Nodes {
-		p := fmt.Sprintf("nodes[%d]", i)
-		if v.name(p+".name", "node", n.Name) {
-			if seen[n.Name] {
-				v.errf(p+".name", "node %q is listed twice", n.Name)
+	member := func(p, name string, raw []string, voter *bool) Node {
+		if v.name(p+".name", "node", name) {
+			if seen[name] {
+				v.errf(p+".name", "%q is listed twice (node and witness names share one space)", name)
 			}
-			seen[n.Name] = true
+			seen[name] = true
 		}
-		node := Node{Name: n.Name}
-		if len(n.Links) == 0 {
+		n := Node{Name: name, Voter: voter == nil || *voter}
+		if voter != nil && m.Quorum.Mode != ModeMajority {
+			v.errf(p+".voter", "votes are counted in majority mode only; remove it, or set quorum.mode: majority")
+		}
+		if len(raw) == 0 {
 			v.errf(p+".links", "required: one address per network this node is on (heartbeats go over every link)")
 		}
-		for j, l := range n.Links {
+		for j, l := range raw {
 			lp := fmt.Sprintf("%s.links[%d]", p, j)
 			a, err := netip.ParseAddr(l)
 			if err != nil || a.Zone() != "" {
@@ -173,26 +194,44 @@ func (v *validator) nodes(r *rawConfig, m *Model) {
 			if other, dup := addrs[a]; dup {
 				v.errf(lp, "%s is already a link of %s", a, other)
 			}
-			addrs[a] = n.Name
-			node.Links = append(node.Links, a)
+			addrs[a] = name
+			n.Links = append(n.Links, a)
 		}
-		if links >= 0 && len(n.Links) != links && len(n.Links) > 0 {
-			v.errf(p+".links", "%d links, but nodes[0] has %d: link i of every node is network i, so every node needs the same number", len(n.Links), links)
+		if links >= 0 && len(raw) != links && len(raw) > 0 {
+			v.errf(p+".links", "%d links, but nodes[0] has %d: link i of every node is network i, so every node and witness needs the same number", len(raw), links)
 		}
 		if links < 0 {
-			links = len(n.Links)
+			links = len(raw)
 		}
-		m.Nodes = append(m.Nodes, node)
+		return n
 	}
+	for i, n := range r.Nodes {
+		m.Nodes = append(m.Nodes, member(fmt.Sprintf("nodes[%d]", i), n.Name, n.Links, n.Voter))
+	}
+	for i, w := range r.Witnesses {
+		m.Witnesses = append(m.Witnesses, member(fmt.Sprintf("witnesses[%d]", i), w.Name, w.Links, nil))
+	}
+	all := append(slices.Clone(m.Nodes), m.Witnesses...)
 	for i := range min(links, 8) {
 		var fam []bool
-		for _, n := range m.Nodes {
+		for _, n := range all {
 			if i < len(n.Links) {
 				fam = append(fam, n.Links[i].Is4())
 			}
 		}
 		if len(slices.Compact(fam)) > 1 {
 			v.errf(fmt.Sprintf("nodes[1].links[%d]", i), "link %d mixes IPv4 and IPv6 between nodes: a link joins two addresses of one family", i)
+		}
+	}
+	switch m.Quorum.Mode {
+	case ModeTwoNode:
+		if len(r.Nodes) != 2 {
+			v.errf("nodes", "two_node mode needs exactly 2 nodes, found %d; with 3 or more use quorum.mode: majority", len(r.Nodes))
+		}
+	case ModeMajority:
+		if voters := m.Voters(); voters < 3 {
+			v.errf("quorum.mode", "majority needs at least 3 voters (nodes with voter: true, and witnesses), found %d: "+
+				"with two voters losing either stops everything; add a witness, or use two_node", voters)
 		}
 	}
 }
@@ -215,7 +254,11 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 			}
 			seen[rr.Name] = true
 		}
-		res := Resource{Name: rr.Name, Kind: rr.Type, Params: map[string]string{}}
+		kind, agent := rr.Type, ""
+		if c, a, ok := strings.Cut(rr.Type, ":"); ok && (c == KindOCF || c == KindLSB) {
+			kind, agent = c, a
+		}
+		res := Resource{Name: rr.Name, Kind: kind, Params: map[string]string{}}
 		params := map[string]string{}
 		keys := make([]string, 0, len(rr.Params))
 		for k := range rr.Params {
@@ -231,24 +274,29 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 			params[k] = s
 			res.Params[k] = s
 		}
-		allowed := map[string][]string{KindIP: ipParams, KindExec: execParams}[rr.Type]
-		switch rr.Type {
-		case KindIP, KindExec:
+		allowed := map[string][]string{KindIP: ipParams, KindExec: execParams, KindLSB: lsbParams}[kind]
+		switch kind {
+		case KindOCF: // the agent's meta-data lists its params: ocf.Check
+		case KindIP, KindExec, KindLSB:
 			for _, k := range keys {
 				if !slices.Contains(allowed, k) {
 					v.errf(p+".params."+k, "unknown param for type %s; allowed: %s", rr.Type, strings.Join(allowed, ", "))
 				}
 			}
 		case "":
-			v.errf(p+".type", "required; allowed: ip, exec")
+			v.errf(p+".type", "required; allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME")
 		default:
-			v.errf(p+".type", "%q: allowed: ip, exec (ocf, lsb, systemd, sip and freeswitch are planned)", rr.Type)
+			v.errf(p+".type", "%q: allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME (systemd, sip and freeswitch are planned)", rr.Type)
 		}
-		switch rr.Type {
+		switch kind {
 		case KindIP:
 			res.IP = v.ipParams(p+".params", params)
 		case KindExec:
 			res.Exec = v.execParams(p+".params", params)
+		case KindOCF:
+			res.OCF = v.ocfParams(p, rr.Type, agent, params)
+		case KindLSB:
+			res.LSB = v.lsbParams(p, rr.Type, agent, params)
 		}
 		res.Ops = v.ops(p+".ops", rr.Ops)
 		m.Resources = append(m.Resources, res)

@@ -17,6 +17,7 @@ import (
 
 	"tandem/internal/config"
 	"tandem/internal/resource"
+	"tandem/internal/resource/pgroup"
 )
 
 type logBuf struct {
@@ -241,8 +242,8 @@ func TestOutputBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := lb.String()
-	if n := strings.Count(logs, "line=y"); n == 0 || n*2 > maxOutput {
-		t.Errorf("%d lines logged, want some, at most %d bytes of output", n, maxOutput)
+	if n := strings.Count(logs, "line=y"); n == 0 || n*2 > pgroup.MaxOutput {
+		t.Errorf("%d lines logged, want some, at most %d bytes of output", n, pgroup.MaxOutput)
 	}
 	if !strings.Contains(logs, "output truncated") {
 		t.Error("truncation not noted")
@@ -400,5 +401,19 @@ func TestDaemonScript(t *testing.T) {
 		if got := daemonScript(in); got != want {
 			t.Errorf("daemonScript(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The agent's systemd notify socket is its own: services do not inherit it.
+func TestNoSystemdNotifyEnv(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+	t.Setenv("WATCHDOG_USEC", "5000000")
+	t.Setenv("TANDEM_TEST_KEPT", "yes")
+	a, lb := newAgent(t, config.ExecParams{Start: `echo "env:${NOTIFY_SOCKET:-none}:${WATCHDOG_USEC:-none}:$TANDEM_TEST_KEPT"`, Stop: "true"})
+	if err := a.Start(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(lb.String(), "env:none:none:yes") {
+		t.Fatalf("service environment: %s", lb.String())
 	}
 }

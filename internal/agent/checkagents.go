@@ -1,0 +1,24 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+
+	"tandem/internal/config"
+	"tandem/internal/resource/lsb"
+	"tandem/internal/resource/ocf"
+)
+
+// CheckAgents checks what config.Load cannot without running anything:
+// every ocf resource's params against its agent's meta-data, and that
+// every ocf agent and lsb init script is installed here. `tandem config
+// check` and the agent's start both run it. The errors are config.Errors,
+// located in the file like Load's.
+func CheckAgents(ctx context.Context, m *config.Model, log *slog.Logger) error {
+	errs := config.Errors(append(ocf.Check(ctx, m, log), lsb.Check(m)...))
+	if len(errs) == 0 {
+		return nil
+	}
+	errs.Sort()
+	return errs
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const agentsHead = `cluster: t
+key_file: /tmp/k
+nodes:
+  - {name: a, links: [198.18.0.10]}
+  - {name: b, links: [198.18.0.11]}
+resources:
+`
+
+func TestOCFAndLSBKinds(t *testing.T) {
+	m, err := Parse("t.yaml", []byte(agentsHead+`  - name: vip
+    type: ocf:heartbeat:IPaddr2
+    params: {ip: 198.18.0.100, cidr_netmask: 24}
+  - name: dahdi
+    type: lsb:dahdi
+  - name: test
+    type: lsb:svc
+    params: {path: /tmp/svc}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := m.Resources[0]
+	if o.Kind != KindOCF || o.OCF == nil || o.OCF.Provider != "heartbeat" || o.OCF.Type != "IPaddr2" ||
+		o.OCF.Params["ip"] != "198.18.0.100" || o.OCF.Params["cidr_netmask"] != "24" || o.OCF.Agent() != "ocf:heartbeat:IPaddr2" {
+		t.Errorf("ocf resource: %+v %+v", o, o.OCF)
+	}
+	if l := m.Resources[1]; l.Kind != KindLSB || l.LSB == nil || l.LSB.Name != "dahdi" || l.LSB.Path != "/etc/init.d/dahdi" {
+		t.Errorf("lsb resource: %+v %+v", l, l.LSB)
+	}
+	if l := m.Resources[2]; l.LSB == nil || l.LSB.Path != "/tmp/svc" {
+		t.Errorf("lsb path: %+v", l.LSB)
+	}
+	if s := Check(m).String(); !strings.Contains(s, "resource vip (ocf): ocf:heartbeat:IPaddr2 cidr_netmask=24 ip=198.18.0.100;") ||
+		!strings.Contains(s, "resource dahdi (lsb): init script /etc/init.d/dahdi;") {
+		t.Errorf("report:\n%s", s)
+	}
+	// Positions outlive Load, for checks made later (an agent's meta-data).
+	if e := m.ErrorAt("resources[0].params.ip", "x"); e.Error() != "t.yaml:9:14: resources[0].params.ip: x" {
+		t.Errorf("ErrorAt: %s", e)
+	}
+	if e := m.ErrorAt("resources[1].params", "y"); e.Error() != "t.yaml:10:9: resources[1].params: y" {
+		t.Errorf("ErrorAt falls back to the nearest written parent: %s", e)
+	}
+	if e := (&Model{}).ErrorAt("resources[0]", "z"); e.Error() != ": resources[0]: z" {
+		t.Errorf("ErrorAt without positions: %s", e)
+	}
+}
+
+func TestOCFAndLSBErrors(t *testing.T) {
+	tests := []struct{ name, res, want string }{
+		{"ocf without type", "  - {name: r, type: ocf}\n", `t.yaml:7:15: resources[0].type: "ocf": write ocf:PROVIDER:TYPE, the agent /usr/lib/ocf/resource.d/PROVIDER/TYPE, e.g. ocf:heartbeat:IPaddr2`},
+		{"ocf without provider", "  - {name: r, type: \"ocf:IPaddr2\"}\n", `resources[0].type: "ocf:IPaddr2": write ocf:PROVIDER:TYPE`},
+		{"ocf path escape", "  - {name: r, type: \"ocf:..:x\"}\n", `resources[0].type: "ocf:..:x": write ocf:PROVIDER:TYPE`},
+		{"ocf param name", "  - {name: r, type: \"ocf:heartbeat:Dummy\", params: {bad-name: 1}}\n", `t.yaml:7:53: resources[0].params.bad-name: not a parameter name: the agent gets it as OCF_RESKEY_bad-name, so letters, digits and '_' only`},
+		{"ocf meta param", "  - {name: r, type: \"ocf:heartbeat:Dummy\", params: {CRM_meta_timeout: 1}}\n", `resources[0].params.CRM_meta_timeout: CRM_meta_* are set by tandem`},
+		{"lsb without name", "  - {name: r, type: \"lsb:\"}\n", `resources[0].type: "lsb:": write lsb:NAME for the init script /etc/init.d/NAME, e.g. lsb:dahdi`},
+		{"lsb subdir", "  - {name: r, type: \"lsb:a/b\"}\n", `resources[0].type: "lsb:a/b": write lsb:NAME`},
+		{"lsb unknown param", "  - {name: r, type: \"lsb:x\", params: {start: y}}\n", `resources[0].params.start: unknown param for type lsb:x; allowed: path`},
+		{"lsb relative path", "  - {name: r, type: \"lsb:x\", params: {path: init.d/x}}\n", `resources[0].params.path: "init.d/x": allowed: an absolute path to the init script`},
+		{"other class", "  - {name: r, type: \"systemd:x\"}\n", `resources[0].type: "systemd:x": allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME`},
+	}
+	for _, tc := range tests {
+		_, err := Parse("t.yaml", []byte(agentsHead+tc.res))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got\n%v\nwant it to contain\n%s", tc.name, err, tc.want)
+		}
+	}
+}

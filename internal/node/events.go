@@ -123,8 +123,11 @@ func (n *Node) transitions() {
 }
 
 // quorate is two_node's quorum: once wait_for_all is satisfied, one vote
-// is enough.
+// is enough; in majority mode, holding a lease.
 func (n *Node) quorate() bool {
+	if n.mj != nil {
+		return n.leaseValid()
+	}
 	if !n.m.Quorum.WaitForAll || n.unblocked {
 		return true
 	}

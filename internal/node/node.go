@@ -23,6 +23,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/membership"
 	"tandem/internal/ownership"
+	"tandem/internal/quorum"
 	"tandem/internal/schedule"
 	"tandem/internal/statelog"
 	"tandem/internal/wire"
@@ -92,6 +93,12 @@ type Ready struct {
 	Events   []Event
 	// PersistState is set when the state log changed and must reach disk.
 	PersistState bool
+	// PersistQuorum is majority mode's raft state, when it changed: write and
+	// fsync it BEFORE sending Messages (a vote or an ack must survive a crash).
+	PersistQuorum *quorum.Persisted
+	// Gates are majority mode's changes to the floating IPs' nftables
+	// gates (see Gate).
+	Gates []Gate
 	// Done is set once a graceful shutdown has released everything and said bye.
 	Done bool
 }
@@ -103,6 +110,8 @@ type Config struct {
 	Incarnation uint64
 	// State is the state log as persisted at the last run (fail counts, admin settings).
 	State []statelog.Entry
+	// Quorum is majority mode's raft state as persisted at the last run.
+	Quorum quorum.Persisted
 }
 
 type pending struct {
@@ -159,6 +168,7 @@ type Node struct {
 	placement schedule.Result
 	holdWhy   string // why starts are held, for the log on change
 	ev        eventState
+	mj        *majority // majority mode; nil in two_node
 
 	rd Ready
 }
@@ -181,7 +191,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 	var mcfg membership.Config
 	mcfg.Keepalive, mcfg.Warntime, mcfg.Deadtime, mcfg.Initdead = m.Timing.Keepalive, m.Timing.Warntime, m.Timing.Deadtime, m.Timing.Initdead
 	found := false
-	for _, nd := range m.Nodes {
+	for _, nd := range slices.Concat(m.Nodes, m.Witnesses) {
 		if nd.Name == cfg.Self {
 			found = true
 			continue
@@ -198,6 +208,13 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 	}
 	slices.SortFunc(n.peers, func(a, b *peer) int { return cmp.Compare(a.name, b.name) })
 	n.det = membership.New(mcfg, now)
+	if m.Quorum.Mode == config.ModeMajority {
+		mj, err := newMajority(cfg, now)
+		if err != nil {
+			return nil, err
+		}
+		n.mj = mj
+	}
 	n.log.Merge(cfg.State)
 	for _, r := range m.Resources {
 		n.resCfg[r.Name] = r
@@ -212,8 +229,12 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		}
 		n.groups = append(n.groups, og)
 	}
-	// Probe everything once: adopt or stop what already runs, never start twice.
+	// Probe everything once: adopt or stop what already runs, never start
+	// twice. A witness runs nothing and probes nothing.
 	for _, g := range n.groups {
+		if n.mj != nil && n.mj.witness {
+			break
+		}
 		for _, mb := range g.Members {
 			n.dispatch(g, mb, ownership.OpProbe)
 			n.probing++
@@ -254,9 +275,18 @@ func (n *Node) Step(now time.Duration, in Input) {
 			n.unblocked = true
 			n.logf(slog.LevelWarn, "wait_for_all released by the operator: starting without having seen every peer")
 		}
+	case Paused:
+		if n.mj != nil {
+			n.logf(slog.LevelWarn, "this agent was paused longer than δ: its own lease is void")
+			n.mj.q.LoseLease()
+		}
 	}
 	for _, e := range n.det.Tick(n.now) {
 		n.memberEvent(e)
+	}
+	if n.mj != nil {
+		n.mj.q.Tick(n.now)
+		n.quorumStep()
 	}
 	n.reconcile()
 	n.transitions()
@@ -292,6 +322,12 @@ func (n *Node) receive(in Receive) {
 	}
 	if p.leftInc != 0 && in.Incarnation <= p.leftInc {
 		return // a late packet from an agent that already said bye
+	}
+	if n.mj != nil && len(in.Msg.Quorum) > 0 {
+		// Raft orders its own messages: even a heartbeat overtaken by a
+		// newer one carries them.
+		n.receiveQuorum(p.name, in.Msg)
+		n.quorumStep()
 	}
 	rtt := time.Duration(-1)
 	if m.EchoSentAt > 0 {
@@ -559,6 +595,14 @@ func (n *Node) holds() string {
 	}
 	for _, p := range n.peers {
 		v := n.det.Peer(p.name)
+		if n.mj != nil {
+			// Majority mode needs no initdead or wait_for_all: the lease and
+			// the DC's R2 wait stand in for them.
+			if n.live(p) && p.last != nil && p.last.Flags&wire.FlagProbing != 0 {
+				return "waiting for " + p.name + " to finish probing"
+			}
+			continue
+		}
 		if v.State == membership.Pending {
 			return "waiting for " + p.name + " (initdead)"
 		}
@@ -591,11 +635,11 @@ func (n *Node) laterTaker(g *ownership.Group, p *peer) bool {
 
 func (n *Node) view() schedule.View {
 	v := schedule.View{Running: map[string]string{}, FailCounts: map[string]map[string]int{}}
-	if !n.leaving {
+	if !n.leaving && !isWitness(n.m, n.self) {
 		v.Online = append(v.Online, n.self)
 	}
 	for _, p := range n.peers {
-		if n.live(p) && p.last != nil && p.last.Flags&(wire.FlagLeaving|wire.FlagProbing) == 0 {
+		if n.live(p) && p.last != nil && p.last.Flags&(wire.FlagLeaving|wire.FlagProbing) == 0 && !isWitness(n.m, p.name) {
 			v.Online = append(v.Online, p.name)
 		}
 	}
@@ -637,6 +681,10 @@ func (n *Node) reconcile() {
 		n.holdWhy = hold
 	}
 	if n.probing > 0 {
+		return
+	}
+	if n.mj != nil {
+		n.reconcileMajority(hold)
 		return
 	}
 	v := n.view()
@@ -700,6 +748,12 @@ func (n *Node) reconcile() {
 			n.sendNow = true
 		}
 	}
+	n.finishReconcile()
+}
+
+// finishReconcile runs what every mode does after deciding: recurring
+// monitors and announcements, and the end of a graceful shutdown.
+func (n *Node) finishReconcile() {
 	n.recurring()
 	if n.leaving && !n.done {
 		for _, g := range n.groups {
@@ -771,8 +825,14 @@ func (n *Node) heartbeats() {
 func (n *Node) sendAll(t wire.Type) {
 	base := n.message(t)
 	for _, p := range n.peers {
+		var qs [][]byte
+		if n.mj != nil {
+			qs = n.mj.out[p.name]
+			delete(n.mj.out, p.name)
+		}
 		for l := range p.echo {
 			m := base
+			m.Quorum = qs
 			p.linkSeq[l]++
 			m.LinkSeq = p.linkSeq[l]
 			if e := p.echo[l]; e.sentAt != 0 {
@@ -793,6 +853,9 @@ func (n *Node) message(t wire.Type) wire.Message {
 		m.Flags |= wire.FlagLeaving
 	}
 	for _, g := range n.groups {
+		if n.mj != nil && n.mj.witness {
+			break // a witness runs nothing and reports nothing
+		}
 		for _, mb := range g.Members {
 			m.Resources = append(m.Resources, wire.Resource{Name: mb.Name, State: mb.State})
 		}

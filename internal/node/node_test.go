@@ -23,6 +23,8 @@ type pair struct {
 	nodes  map[string]*Node
 	world  map[string]map[string]bool // node → resource → running
 	cut    bool                       // link between the nodes cut both ways
+	cutDir map[[2]string]bool         // majority tests: from → to dropped
+	strict bool                       // majority tests: S2, never two holders, at every step
 	down   map[string]bool            // crashed nodes
 	failOn map[string]string          // resource → node where its start fails
 	flight []flight
@@ -74,12 +76,14 @@ func testModel(stickiness, pref int) *config.Model {
 func newPair(t *testing.T, m *config.Model) *pair {
 	p := &pair{t: t, m: m, nodes: map[string]*Node{}, world: map[string]map[string]bool{},
 		down: map[string]bool{}, failOn: map[string]string{}, done: map[string]bool{}}
-	for _, nd := range m.Nodes {
+	for _, nd := range p.members() {
 		p.world[nd.Name] = map[string]bool{}
 		p.boot(nd.Name)
 	}
 	return p
 }
+
+func (p *pair) members() []config.Node { return slices.Concat(p.m.Nodes, p.m.Witnesses) }
 
 func (p *pair) boot(name string) {
 	n, err := New(Config{Model: p.m, Self: name, Incarnation: uint64(p.now) + 1}, p.now)
@@ -122,7 +126,7 @@ func (p *pair) drain(name string) {
 		p.events = append(p.events, line)
 	}
 	for _, o := range rd.Messages {
-		if p.cut {
+		if p.cut || p.cutDir[[2]string{name, o.To}] {
 			continue
 		}
 		msg := o.Msg
@@ -174,7 +178,7 @@ func (p *pair) run(d time.Duration) {
 			p.nodes[o.node].Step(p.now, Result{ID: o.a.ID, Outcome: p.execute(o.node, o.a)})
 			p.drain(o.node)
 		}
-		for _, nd := range p.m.Nodes {
+		for _, nd := range p.members() {
 			if n := p.nodes[nd.Name]; n != nil && !p.down[nd.Name] && !p.done[nd.Name] {
 				n.Step(p.now, Tick{})
 				p.drain(nd.Name)
@@ -203,6 +207,14 @@ func (p *pair) execute(node string, a Action) ownership.Outcome {
 // check is S1 on ground truth: once the nodes have heard each other for
 // longer than H = 2·keepalive + the largest stop timeout + δ, never both run the vip.
 func (p *pair) check() {
+	if p.strict {
+		for _, r := range []string{"vip", "svc"} {
+			if h := p.holder(r); strings.Contains(h, ",") {
+				p.t.Fatalf("S2 violated at %v: %s runs on %s\nlog:\n%s", p.now, r, h, p.tail())
+			}
+		}
+		return
+	}
 	h := 2*p.m.Timing.Keepalive + time.Second + p.m.Timing.Keepalive
 	if !p.cut && p.now-p.joined > h && p.world["a"]["vip"] && p.world["b"]["vip"] {
 		p.t.Fatalf("S1 violated at %v: both nodes run the vip\nlog:\n%s", p.now, p.tail())

@@ -99,6 +99,18 @@ func (n *Node) Status() status.Status {
 		}
 	}
 	st.Quorum.Quorate = len(st.Quorum.WaitingFor) == 0
+	if n.mj != nil {
+		st.Quorum.Votes, st.Quorum.Expected, st.Quorum.WaitingFor = 0, len(n.mj.voters), []string{}
+		for name := range n.mj.voters {
+			if p := n.peer(name); name == n.self || (p != nil && n.live(p)) {
+				st.Quorum.Votes++
+			}
+		}
+		st.Quorum.Quorate = n.leaseValid()
+		if !st.Quorum.Quorate {
+			st.Warnings = append(st.Warnings, "no lease: this node runs nothing until the DC grants one")
+		}
+	}
 	if h := n.holds(); h != "" {
 		st.Warnings = append(st.Warnings, "blocked: "+h)
 	}
@@ -150,6 +162,9 @@ func (n *Node) Status() status.Status {
 		st.Groups = append(st.Groups, sg)
 	}
 	st.DC = n.dc(v)
+	if n.mj != nil {
+		st.DC = n.mj.q.Leader()
+	}
 	return st
 }
 

@@ -23,8 +23,13 @@
 // Messages are opaque bytes for the wire: one kind byte, then
 //
 //	kindRaft:  a marshalled raftpb.Message
-//	kindReq:   term u64 | seq u64 | sent i64
-//	kindGrant: term u64 | seq u64 | sent i64 | dur i64
+//	kindReq:   term u64 | seq u64 | sent i64 | applied u64
+//	kindGrant: term u64 | seq u64 | sent i64 | dur i64 | commit u64
+//
+// A grant carries the DC's commit index, and the follower may use it only
+// once it has applied that far: a node that missed its own reassignment
+// cannot run the group on a lease granted after it. Requests carry the
+// follower's applied index, so the DC knows who has seen what.
 package quorum
 
 import (
@@ -80,7 +85,7 @@ type Message struct {
 type Ready struct {
 	Persist   *Persisted // the full durable state, when it changed
 	Messages  []Message
-	Committed [][]byte // data of newly committed entries, in log order (no-ops left out)
+	Committed []Entry  // newly committed entries, in log order (raft's no-ops left out)
 	Logs      []string // raft's warnings and our transitions
 }
 
@@ -108,6 +113,7 @@ type Quorum struct {
 
 	now       time.Duration
 	lastTick  time.Duration
+	nextRound time.Duration // next lease round (leader) or lease request (follower)
 	contact   time.Duration // last message from our leader, or when we last campaigned
 	lead      uint64
 	term      uint64
@@ -117,7 +123,10 @@ type Quorum struct {
 	lease       time.Duration // follower: end of the lease the leader granted
 	reqSeq      uint64
 	grantSeq    uint64                   // highest grant seq taken
+	pending     []grant                  // follower: grants waiting until we have applied their commit index
+	applied     uint64                   // highest log index handed to the application
 	granted     map[string]time.Duration // leader: when we last granted each member
+	reported    map[string]uint64        // leader: applied index each member last reported
 }
 
 // ID is a member's raft ID: a hash of its name, so IDs survive reordering
@@ -128,14 +137,16 @@ func ID(name string) uint64 {
 	return h.Sum64() | 1
 }
 
-// New returns the core of cfg.Self, restored from cfg.State.
+// New returns the core of cfg.Self, restored from cfg.State. Entries up to
+// State.Commit count as applied: the caller rebuilds its state machine from
+// them (Committed reports only what commits from now on).
 func New(cfg Config, now time.Duration) (*Quorum, error) {
 	if cfg.Tick <= 0 || cfg.ElectionTimeout < 2*cfg.Tick || cfg.Lease <= 0 {
 		return nil, fmt.Errorf("quorum: tick %v, election timeout %v, lease %v: need tick > 0, ET ≥ 2 ticks, lease > 0", cfg.Tick, cfg.ElectionTimeout, cfg.Lease)
 	}
 	q := &Quorum{cfg: cfg, ids: map[string]uint64{}, names: map[uint64]string{}, self: ID(cfg.Self),
 		store: raft.NewMemoryStorage(), log: &logger{}, now: now, lastTick: now, contact: now,
-		granted: map[string]time.Duration{}}
+		granted: map[string]time.Duration{}, reported: map[string]uint64{}, applied: cfg.State.Commit}
 	cs := &pb.ConfState{}
 	for _, n := range cfg.Voters {
 		cs.Voters = append(cs.Voters, ID(n))
@@ -176,7 +187,7 @@ func New(cfg Config, now time.Duration) (*Quorum, error) {
 	q.persist = Persisted{Term: st.Term, Vote: st.Vote, Commit: st.Commit, Entries: slices.Clone(st.Entries)}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID: q.self, ElectionTick: int(cfg.ElectionTimeout / cfg.Tick), HeartbeatTick: 1,
-		Storage: q.store, Applied: st.Commit, MaxSizePerMsg: 64 << 10, MaxInflightMsgs: 64,
+		Storage: q.store, Applied: st.Commit, MaxSizePerMsg: 16 << 10, MaxInflightMsgs: 64,
 		PreVote: true, CheckQuorum: true, // followers are never ticked: see the package comment
 		ReadOnlyOption: raft.ReadOnlySafe, Logger: q.log,
 	})
@@ -198,10 +209,13 @@ func (q *Quorum) Tick(now time.Duration) {
 			q.lastTick += q.cfg.Tick
 			q.rn.Tick()
 		}
-		// A lease round per tick: its send time is its tag.
-		var ctx [8]byte
-		binary.BigEndian.PutUint64(ctx[:], uint64(q.now))
-		q.rn.ReadIndex(ctx[:])
+		if q.now >= q.nextRound {
+			// A lease round per tick: its send time is its tag.
+			q.nextRound = q.now + q.cfg.Tick
+			var ctx [8]byte
+			binary.BigEndian.PutUint64(ctx[:], uint64(q.now))
+			q.rn.ReadIndex(ctx[:])
+		}
 	} else {
 		q.lastTick = q.now
 		if q.lead != 0 && q.now-q.contact >= et {
@@ -213,9 +227,10 @@ func (q *Quorum) Tick(now time.Duration) {
 			q.logf("no leader heard from in %v: campaigning", et)
 			_ = q.rn.Campaign()
 		}
-		if q.lead != 0 && q.lead != q.self {
+		if q.lead != 0 && q.lead != q.self && q.now >= q.nextRound {
+			q.nextRound = q.now + q.cfg.Tick
 			q.reqSeq++
-			q.send(q.lead, encode(kindReq, q.term, q.reqSeq, int64(q.now)))
+			q.send(q.lead, encode(kindReq, q.term, q.reqSeq, uint64(q.now), q.applied))
 		}
 	}
 	q.collect()
@@ -264,30 +279,66 @@ func (q *Quorum) Step(now time.Duration, from string, data []byte) error {
 			q.contact = q.now
 		}
 	case kindReq:
-		term, seq, sent, _, err := decode(data, false)
+		f, err := decode(data, 4)
 		if err != nil {
 			return fmt.Errorf("quorum: lease request from %s: %w", from, err)
 		}
+		term, seq, sent, applied := f[0], f[1], f[2], f[3]
+		q.reported[from] = max(q.reported[from], applied)
 		if !q.isLeader() || term != q.term || q.leaderLease <= q.now {
 			return nil // not ours to grant: no answer is the answer
 		}
 		dur := min(q.cfg.Lease, q.leaderLease-q.now)
 		q.granted[from] = q.now
-		q.send(id, encode(kindGrant, term, seq, sent, int64(dur)))
+		q.send(id, encode(kindGrant, term, seq, sent, uint64(dur), q.rn.BasicStatus().GetCommit()))
 	case kindGrant:
-		term, seq, sent, dur, err := decode(data, true)
+		f, err := decode(data, 5)
 		if err != nil {
 			return fmt.Errorf("quorum: grant from %s: %w", from, err)
 		}
-		if term != q.term || id != q.lead || seq <= q.grantSeq || dur < 0 || dur > int64(q.cfg.Lease) {
+		term, seq, sent, dur, commit := f[0], f[1], time.Duration(f[2]), time.Duration(f[3]), f[4]
+		if term != q.term || id != q.lead || seq <= q.grantSeq || dur < 0 || dur > q.cfg.Lease {
 			return nil // stale or not from our leader
 		}
 		q.grantSeq = seq
-		q.lease = max(q.lease, time.Duration(sent)+time.Duration(dur))
+		if len(q.pending) >= maxPending {
+			q.pending = q.pending[1:]
+		}
+		q.pending = append(q.pending, grant{end: sent + dur, commit: commit})
+		q.foldGrants()
 	default:
 		return fmt.Errorf("quorum: message kind %d from %s", data[0], from)
 	}
 	return nil
+}
+
+// grant is a lease a follower holds once it has applied up to commit.
+type grant struct {
+	end    time.Duration
+	commit uint64
+}
+
+// maxPending bounds the grants waiting for the log to catch up.
+const maxPending = 64
+
+// foldGrants takes in every pending grant whose commit index has been applied.
+func (q *Quorum) foldGrants() {
+	q.pending = slices.DeleteFunc(q.pending, func(g grant) bool {
+		if g.commit <= q.applied {
+			q.lease = max(q.lease, g.end)
+			return true
+		}
+		return false
+	})
+}
+
+// Applied is the log index a member last reported having applied (the DC
+// learns it from lease requests); for this member, its own.
+func (q *Quorum) Applied(name string) uint64 {
+	if name == q.cfg.Self {
+		return q.applied
+	}
+	return q.reported[name]
 }
 
 // Propose appends data to the replicated log (the DC only).
@@ -312,7 +363,7 @@ func (q *Quorum) TransferLeader(to string) {
 
 // LoseLease drops this member's own lease at once: the agent calls it after
 // a pause longer than δ (docs/design.md, "Clocks and pauses").
-func (q *Quorum) LoseLease() { q.lease, q.leaderLease = 0, 0 }
+func (q *Quorum) LoseLease() { q.lease, q.leaderLease, q.pending = 0, 0, nil }
 
 func (q *Quorum) advanceTo(now time.Duration) {
 	if now > q.now {
@@ -369,9 +420,11 @@ func (q *Quorum) collect() {
 				q.logf("elected DC in term %d", q.rn.BasicStatus().GetTerm())
 			}
 			if rd.Lead != q.lead {
-				q.lease, q.grantSeq = 0, 0 // a new leader's grants start afresh
+				// A lease outlives the leader that granted it: its successor
+				// waits R2 before reassigning anything. A leader stepping down
+				// keeps its leader lease as a follower's for the same reason.
 				if q.lead == q.self {
-					q.leaderLease = 0
+					q.lease, q.leaderLease = max(q.lease, q.leaderLease), 0
 				}
 				q.contact = q.now
 			}
@@ -383,10 +436,7 @@ func (q *Quorum) collect() {
 				q.logf("set hard state: %v", err)
 			}
 			q.persist.Term, q.persist.Vote, q.persist.Commit = rd.HardState.GetTerm(), rd.HardState.GetVote(), rd.HardState.GetCommit()
-			if q.term != q.persist.Term {
-				q.term = q.persist.Term
-				q.lease, q.grantSeq = 0, 0
-			}
+			q.term = q.persist.Term
 			changed = true
 		}
 		if len(rd.Entries) > 0 {
@@ -414,8 +464,9 @@ func (q *Quorum) collect() {
 			q.send(m.GetTo(), append([]byte{kindRaft}, b...))
 		}
 		for _, e := range rd.CommittedEntries {
+			q.applied = max(q.applied, e.GetIndex())
 			if e.GetType() == pb.EntryType_EntryNormal && len(e.Data) > 0 {
-				q.rd.Committed = append(q.rd.Committed, slices.Clone(e.Data))
+				q.rd.Committed = append(q.rd.Committed, Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: slices.Clone(e.Data)})
 			}
 		}
 		for _, rs := range rd.ReadStates {
@@ -426,6 +477,7 @@ func (q *Quorum) collect() {
 		}
 		q.rn.Advance(rd)
 	}
+	q.foldGrants()
 	q.rd.Logs = append(q.rd.Logs, q.log.take()...)
 }
 
@@ -439,32 +491,23 @@ func (q *Quorum) logf(format string, a ...any) {
 	q.rd.Logs = append(q.rd.Logs, fmt.Sprintf(format, a...))
 }
 
-func encode(kind byte, term, seq uint64, sent int64, dur ...int64) []byte {
+func encode(kind byte, fields ...uint64) []byte {
 	b := []byte{kind}
-	b = binary.BigEndian.AppendUint64(b, term)
-	b = binary.BigEndian.AppendUint64(b, seq)
-	b = binary.BigEndian.AppendUint64(b, uint64(sent))
-	for _, d := range dur {
-		b = binary.BigEndian.AppendUint64(b, uint64(d))
+	for _, f := range fields {
+		b = binary.BigEndian.AppendUint64(b, f)
 	}
 	return b
 }
 
-func decode(b []byte, grant bool) (term, seq uint64, sent, dur int64, err error) {
-	want := 1 + 24
-	if grant {
-		want += 8
+func decode(b []byte, fields int) ([]uint64, error) {
+	if want := 1 + 8*fields; len(b) != want {
+		return nil, fmt.Errorf("%d bytes, want %d", len(b), want)
 	}
-	if len(b) != want {
-		return 0, 0, 0, 0, fmt.Errorf("%d bytes, want %d", len(b), want)
+	out := make([]uint64, fields)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint64(b[1+8*i:])
 	}
-	term = binary.BigEndian.Uint64(b[1:])
-	seq = binary.BigEndian.Uint64(b[9:])
-	sent = int64(binary.BigEndian.Uint64(b[17:]))
-	if grant {
-		dur = int64(binary.BigEndian.Uint64(b[25:]))
-	}
-	return term, seq, sent, dur, nil
+	return out, nil
 }
 
 // logger keeps raft's warnings for the Ready instead of printing them: the

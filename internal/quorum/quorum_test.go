@@ -78,8 +78,8 @@ func (c *cluster) drain(name string) {
 			c.flight = append(c.flight, flight{at: c.now + delay, from: name, to: m.To, data: m.Data})
 		}
 	}
-	for _, d := range rd.Committed {
-		c.committed[name] = append(c.committed[name], string(d))
+	for _, e := range rd.Committed {
+		c.committed[name] = append(c.committed[name], string(e.Data))
 	}
 	for _, l := range rd.Logs {
 		c.trace = append(c.trace, fmt.Sprintf("%v %s: %s", c.now, name, l))
@@ -354,8 +354,8 @@ func TestBadMessages(t *testing.T) {
 		{"x", []byte{kindRaft}, `message from "x", not a member`},
 		{"b", nil, "empty message from b"},
 		{"b", []byte{9}, "message kind 9 from b"},
-		{"b", []byte{kindReq, 1}, "lease request from b: 2 bytes, want 25"},
-		{"b", []byte{kindGrant, 1, 2}, "grant from b: 3 bytes, want 33"},
+		{"b", []byte{kindReq, 1}, "lease request from b: 2 bytes, want 33"},
+		{"b", []byte{kindGrant, 1, 2}, "grant from b: 3 bytes, want 41"},
 		{"b", []byte{kindRaft, 0xff, 0xff}, "raft message from b"},
 	} {
 		err := q.Step(c.now, tc.from, tc.data)

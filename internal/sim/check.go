@@ -3,15 +3,29 @@ package sim
 import (
 	"time"
 
+	"tandem/internal/config"
 	"tandem/internal/wire"
 )
 
 // check runs the invariants after every event.
 func (s *Sim) check() {
 	s.checkS1()
-	if s.opt.CheckS2 {
+	if s.opt.CheckS2 || s.opt.Layout.Majority() {
 		s.checkS2()
 	}
+}
+
+// isActive is active(R, N) of docs/design.md on the simulator's ground
+// truth: from the dispatch of a start until a confirmed stop; in majority
+// mode a floating IP only while its gate element has not lapsed.
+func (s *Sim) isActive(n *simNode, r string) bool {
+	if !n.active[r] {
+		return false
+	}
+	if s.opt.Layout.Majority() && s.kindOf(r) == config.KindIP {
+		return s.local(n) < n.gateEnd[r]
+	}
+	return true
 }
 
 // heardBothWaysSince returns since when nodes i and j have been hearing each
@@ -46,11 +60,11 @@ func (s *Sim) checkS1() {
 			if a.lastResume > since || b.lastResume > since {
 				continue
 			}
-			for r, on := range a.active {
+			for r := range a.active {
 				// A failed stop blocks its group with S infinite (until fenced or
 				// cleaned up): S1 does not cover that group.
 				h := s.h[s.groupOf[r]]
-				if on && b.active[r] && s.now-since > h && !s.groupBlocked(a, r) && !s.groupBlocked(b, r) {
+				if s.isActive(a, r) && s.isActive(b, r) && s.now-since > h && !s.groupBlocked(a, r) && !s.groupBlocked(b, r) {
 					s.fail("S1: %s active on %s and %s, which have heard each other both ways since %.3fs (H = %v)", r, a.name, b.name, since.Seconds(), h)
 					return
 				}
@@ -91,13 +105,13 @@ func (s *Sim) checkStartAllowed(i int, r string) {
 	}
 }
 
-// checkS2: no resource is ever active on two nodes (majority mode; on
-// two_node a negative control).
+// checkS2: no floating IP is ever active on two nodes (majority mode,
+// where S2 covers the fenced-safe resources; on two_node a negative control).
 func (s *Sim) checkS2() {
 	for i := range s.nodes {
 		for j := i + 1; j < len(s.nodes); j++ {
-			for r, on := range s.nodes[i].active {
-				if on && s.nodes[j].active[r] && s.kindOf(r) == "ip" {
+			for r := range s.nodes[i].active {
+				if s.kindOf(r) == config.KindIP && s.isActive(s.nodes[i], r) && s.isActive(s.nodes[j], r) {
 					s.fail("S2: %s active on %s and %s", r, s.nodes[i].name, s.nodes[j].name)
 					return
 				}

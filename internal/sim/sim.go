@@ -20,6 +20,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/node"
 	"tandem/internal/ownership"
+	"tandem/internal/quorum"
 	"tandem/internal/statelog"
 	"tandem/internal/wire"
 )
@@ -35,18 +36,36 @@ type Options struct {
 	CheckS2 bool
 	// TraceLen is how many recent events a violation report shows.
 	TraceLen int
+	// Layout is the cluster's shape: two_node (default), or a majority
+	// layout, where S2 is checked for floating IPs at every event.
+	Layout Layout
 }
+
+// Layout is a cluster shape.
+type Layout string
+
+// Layouts the simulator runs.
+const (
+	TwoNode Layout = "two_node"         // a, b; quorum two_node
+	Witness Layout = "two_plus_witness" // a, b and witness w; majority
+	Three   Layout = "three"            // a, b, c; majority
+	Five    Layout = "five"             // a … e; majority
+)
+
+// Majority reports whether the layout runs majority mode.
+func (l Layout) Majority() bool { return l != TwoNode && l != "" }
 
 // Profile is a timing profile.
 type Profile struct {
 	Name                                    string
 	Keepalive, Warntime, Deadtime, Initdead time.Duration
+	Lease                                   time.Duration // majority mode's L (R1 and R4 hold)
 }
 
 // Profiles: Heartbeat-like defaults, and the fast profile of docs/design.md.
 var (
-	DefaultProfile = Profile{Name: "default", Keepalive: 100 * time.Millisecond, Warntime: 500 * time.Millisecond, Deadtime: time.Second, Initdead: 3 * time.Second}
-	FastProfile    = Profile{Name: "fast", Keepalive: 2 * time.Millisecond, Warntime: 10 * time.Millisecond, Deadtime: 30 * time.Millisecond, Initdead: 200 * time.Millisecond}
+	DefaultProfile = Profile{Name: "default", Keepalive: 100 * time.Millisecond, Warntime: 500 * time.Millisecond, Deadtime: time.Second, Initdead: 3 * time.Second, Lease: 700 * time.Millisecond}
+	FastProfile    = Profile{Name: "fast", Keepalive: 2 * time.Millisecond, Warntime: 10 * time.Millisecond, Deadtime: 30 * time.Millisecond, Initdead: 200 * time.Millisecond, Lease: 20 * time.Millisecond}
 )
 
 // Result is what one run found.
@@ -131,13 +150,15 @@ type simNode struct {
 	held   []*event // messages and results that arrived while paused
 	// pendingReady: a decision made just before a pause, carried out at resume.
 	pendingReady *node.Ready
-	bootAt       time.Duration
 	rate         float64
 	inc          uint64
-	saved        []statelog.Entry // the state log as persisted
-	active       map[string]bool  // ground truth: resource → active here
-	running      map[string]bool  // is the service process really up (for monitors)
-	stopFailed   map[string]bool  // a stop failed: S is infinite for it until a stop succeeds
+	saved        []statelog.Entry         // the state log as persisted
+	savedQuorum  quorum.Persisted         // majority mode's raft state as persisted
+	gateEnd      map[string]time.Duration // machine clock: each floating IP's gate element expires then
+	gateFailed   bool                     // a renewal found the element lapsed: the agent tells the core
+	active       map[string]bool          // ground truth: resource → active here
+	running      map[string]bool          // is the service process really up (for monitors)
+	stopFailed   map[string]bool          // a stop failed: S is infinite for it until a stop succeeds
 	lastHeard    map[int]time.Duration
 	heardSince   map[int]time.Duration
 	lastMsg      map[int]*wire.Message
@@ -212,13 +233,14 @@ func New(opt Options) *Sim {
 		s.h[g.Name] = h + inflight
 	}
 	links := len(s.m.Nodes[0].Links)
-	s.blocked = make([][][]bool, len(s.m.Nodes))
-	for i, nd := range s.m.Nodes {
-		s.blocked[i] = make([][]bool, len(s.m.Nodes))
-		for j := range s.m.Nodes {
+	all := slices.Concat(s.m.Nodes, s.m.Witnesses)
+	s.blocked = make([][][]bool, len(all))
+	for i, nd := range all {
+		s.blocked[i] = make([][]bool, len(all))
+		for j := range all {
 			s.blocked[i][j] = make([]bool, links)
 		}
-		sn := &simNode{name: nd.Name, rate: 1, active: map[string]bool{}, running: map[string]bool{}, stopFailed: map[string]bool{}}
+		sn := &simNode{name: nd.Name, rate: 1, active: map[string]bool{}, running: map[string]bool{}, stopFailed: map[string]bool{}, gateEnd: map[string]time.Duration{}}
 		if s.rng.IntN(2) == 0 {
 			sn.rate = 1 + (s.rng.Float64()*2-1)*0.01
 			s.res.Coverage["clock-skew"]++
@@ -233,20 +255,36 @@ func New(opt Options) *Sim {
 	return s
 }
 
-// model draws the cluster: two nodes with one or two links, a group of a
-// floating IP and a service, sometimes a second group.
+// model draws the cluster of the layout: nodes with one or two links, a
+// group of a floating IP and a service, sometimes a second group.
 func (s *Sim) model() *config.Model {
 	p := s.opt.Profile
 	links := 1 + s.rng.IntN(2)
 	m := &config.Model{Path: "sim.yaml", Cluster: "sim", Port: 694, Hash: 1,
-		Timing: config.Timing{Keepalive: p.Keepalive, Warntime: p.Warntime, Deadtime: p.Deadtime, Initdead: p.Initdead},
-		Quorum: config.Quorum{Mode: "two_node", WaitForAll: s.rng.IntN(4) > 0}}
-	for i, n := range []string{"a", "b"} {
-		nd := config.Node{Name: n}
+		Timing: config.Timing{Keepalive: p.Keepalive, Warntime: p.Warntime, Deadtime: p.Deadtime, Initdead: p.Initdead, Lease: p.Lease},
+		Quorum: config.Quorum{Mode: config.ModeTwoNode, WaitForAll: s.rng.IntN(4) > 0}}
+	names, witnesses := []string{"a", "b"}, []string(nil)
+	switch s.opt.Layout {
+	case Witness:
+		witnesses = []string{"w"}
+	case Three:
+		names = []string{"a", "b", "c"}
+	case Five:
+		names = []string{"a", "b", "c", "d", "e"}
+	}
+	if s.opt.Layout.Majority() {
+		m.Quorum = config.Quorum{Mode: config.ModeMajority}
+	}
+	for i, n := range slices.Concat(names, witnesses) {
+		nd := config.Node{Name: n, Voter: true}
 		for l := range links {
 			nd.Links = append(nd.Links, netip.AddrFrom4([4]byte{198, 18, byte(l), byte(10 + i)}))
 		}
-		m.Nodes = append(m.Nodes, nd)
+		if i < len(names) {
+			m.Nodes = append(m.Nodes, nd)
+		} else {
+			m.Witnesses = append(m.Witnesses, nd)
+		}
 	}
 	ops := config.Ops{StartTimeout: 2 * time.Second, StopTimeout: 2 * time.Second, MonitorInterval: time.Second, MonitorTimeout: time.Second}
 	if p.Keepalive < 10*time.Millisecond {
@@ -272,8 +310,10 @@ func (s *Sim) push(e *event) {
 	heap.Push(&s.q, e)
 }
 
+// local is node n's machine clock: it runs at the node's rate and does not
+// restart with the agent (the gates' kernel timers run on it too).
 func (s *Sim) local(n *simNode) time.Duration {
-	return time.Duration(float64(s.now-n.bootAt) * n.rate)
+	return time.Duration(float64(s.now) * n.rate)
 }
 
 func (s *Sim) logf(format string, a ...any) {
@@ -321,11 +361,10 @@ func (s *Sim) boot(i int, first bool) {
 	n := s.nodes[i]
 	n.gen++
 	n.up, n.paused, n.held, n.pendingReady = true, false, nil, nil
-	n.bootAt = s.now
 	n.lastResume = s.now // a fresh process: like a resume, its peers heard nothing for a while
 	n.inc++
 	n.lastHeard, n.heardSince, n.lastMsg, n.lastInc, n.peerState = map[int]time.Duration{}, map[int]time.Duration{}, map[int]*wire.Message{}, map[int]uint64{}, map[int]string{}
-	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved}, 0)
+	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved, Quorum: n.savedQuorum}, s.local(n))
 	if err != nil {
 		panic(err) // the model is the simulator's own: a bug here is ours
 	}
@@ -353,6 +392,11 @@ func (s *Sim) handle(e *event) {
 		}
 		s.resume(e.node)
 	case evTick:
+		if !n.paused && n.gateFailed {
+			n.gateFailed = false
+			n.core.Step(s.local(n), node.Paused{}) // the agent treats a refused renewal as a lost lease
+			s.afterStep(e.node)
+		}
 		if !n.paused {
 			n.core.Step(s.local(n), node.Tick{})
 			s.afterStep(e.node)
@@ -444,6 +488,24 @@ func (s *Sim) apply(i int, rd node.Ready) {
 	}
 	if rd.PersistState {
 		n.saved = n.core.StateLog()
+	}
+	if rd.PersistQuorum != nil {
+		n.savedQuorum = *rd.PersistQuorum
+	}
+	for _, g := range rd.Gates {
+		// The nftables gate: a renewal is delete+add in one batch, which
+		// fails once the element has lapsed; only a fresh grant adds anew.
+		now := s.local(n)
+		switch {
+		case g.Until <= now:
+			n.gateEnd[g.Resource] = min(n.gateEnd[g.Resource], now)
+		case g.Fresh || now < n.gateEnd[g.Resource]:
+			n.gateEnd[g.Resource] = g.Until
+		default:
+			n.gateFailed = true
+			s.res.Coverage["gate-renewal-refused"]++
+			s.logf("%s: gate of %s: renewal refused, the element had lapsed", n.name, g.Resource)
+		}
 	}
 	if rd.Done {
 		s.logf("%s: agent exits after a graceful stop", n.name)
@@ -624,6 +686,11 @@ func (s *Sim) resume(i int) {
 			return // that decision was the agent's last: it has exited
 		}
 	}
+	if s.now-n.pausedSince > 2*s.m.Timing.Keepalive {
+		// The agent's loop sees the gap (δ) before anything else: its lease is void.
+		n.core.Step(s.local(n), node.Paused{})
+		s.afterStep(i)
+	}
 	held := n.held
 	n.held = nil
 	for _, e := range held {
@@ -652,6 +719,7 @@ func (s *Sim) crash(i int, machine, keepState bool) {
 	switch {
 	case machine:
 		n.active, n.running, n.stopFailed = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		n.gateEnd = map[string]time.Duration{}
 		s.res.Coverage["crash-machine"]++
 	default:
 		for r := range n.active {
@@ -666,6 +734,8 @@ func (s *Sim) crash(i int, machine, keepState bool) {
 		}
 	}
 	if !keepState {
+		// Majority mode keeps raft's state even here: a voter that forgot
+		// its vote must rejoin as a non-voter, which is not built yet.
 		n.saved = nil
 	}
 	s.logf("%s crashes (machine=%v, state kept=%v)", n.name, machine, keepState)
@@ -695,7 +765,7 @@ func (s *Sim) scheduleFault(after time.Duration) {
 
 func (s *Sim) injectFault() {
 	i := s.rng.IntN(len(s.nodes))
-	j := 1 - i
+	j := (i + 1 + s.rng.IntN(len(s.nodes)-1)) % len(s.nodes)
 	n := s.nodes[i]
 	links := len(s.blocked[0][1])
 	heal := func(after time.Duration, what string) {
@@ -713,11 +783,25 @@ func (s *Sim) injectFault() {
 	}
 	switch s.rng.IntN(12) {
 	case 0:
-		for l := range links {
-			s.blocked[i][j][l], s.blocked[j][i][l] = true, true
+		isolate := len(s.nodes) > 2 && s.rng.IntN(2) == 0
+		for k := range s.nodes {
+			if k == j || (isolate && k != i) {
+				for l := range links {
+					s.blocked[i][k][l], s.blocked[k][i][l] = true, true
+				}
+			}
 		}
 		s.res.Coverage["partition-symmetric"]++
-		s.logf("partition: %s ⇹ %s", s.nodes[i].name, s.nodes[j].name)
+		switch {
+		case isolate:
+			s.res.Coverage["partition-isolate"]++
+			s.logf("partition: %s cut off from everyone", s.nodes[i].name)
+		case len(s.nodes) > 2:
+			s.res.Coverage["partition-non-transitive"]++
+			s.logf("partition: %s ⇹ %s, both still reach the others", s.nodes[i].name, s.nodes[j].name)
+		default:
+			s.logf("partition: %s ⇹ %s", s.nodes[i].name, s.nodes[j].name)
+		}
 		heal(s.randDur(500*time.Millisecond, 4*s.m.Timing.Deadtime+2*time.Second), "symmetric")
 	case 1:
 		for l := range links {

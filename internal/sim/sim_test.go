@@ -12,14 +12,19 @@ import (
 )
 
 var (
-	seedFlag  = flag.Uint64("seed", 0, "replay one seed")
-	seedsFlag = flag.Int("seeds", 2000, "seeds 1..N for the default profile")
-	fastFlag  = flag.Int("fastseeds", 100, "seeds 1..N for the fast profile")
-	durFlag   = flag.Duration("simtime", 60*time.Second, "simulated time per seed")
+	seedFlag     = flag.Uint64("seed", 0, "replay one seed")
+	seedsFlag    = flag.Int("seeds", 2000, "seeds 1..N for the default profile")
+	fastFlag     = flag.Int("fastseeds", 100, "seeds 1..N for the fast profile")
+	durFlag      = flag.Duration("simtime", 60*time.Second, "simulated time per seed")
+	majorityFlag = flag.Int("majorityseeds", 300, "seeds 1..N per majority layout")
+	layoutFlag   = flag.String("layout", "two_node", "layout for -seed: two_node, two_plus_witness, three, five")
 )
 
-func replay(seed uint64, p Profile) string {
-	return fmt.Sprintf("go test ./internal/sim -run TestSim -seed=%d -profile=%s -v", seed, p.Name)
+func replay(seed uint64, p Profile, l Layout) string {
+	if l == "" {
+		l = TwoNode
+	}
+	return fmt.Sprintf("go test ./internal/sim -run 'TestSim$' -seed=%d -profile=%s -layout=%s -v", seed, p.Name, l)
 }
 
 var profileFlag = flag.String("profile", "default", "profile for -seed: default or fast")
@@ -62,7 +67,7 @@ func runSeeds(t *testing.T, n int, p Profile, opt Options) Coverage {
 			cov[k] += v
 		}
 		if r.Violation != "" {
-			t.Errorf("seed %d (%s profile): %s\nlast events:\n%s\nreplay: %s", r.Seed, p.Name, r.Violation, strings.Join(r.Trace, "\n"), replay(r.Seed, p))
+			t.Errorf("seed %d (%s profile): %s\nlast events:\n%s\nreplay: %s", r.Seed, p.Name, r.Violation, strings.Join(r.Trace, "\n"), replay(r.Seed, p, opt.Layout))
 		}
 	}
 	if completed != n {
@@ -104,7 +109,7 @@ func TestSim(t *testing.T) {
 		if *profileFlag == "fast" {
 			p = FastProfile
 		}
-		r := New(Options{Seed: *seedFlag, Profile: p, Duration: *durFlag, TraceLen: 100000}).Run()
+		r := New(Options{Seed: *seedFlag, Profile: p, Duration: *durFlag, TraceLen: 100000, Layout: Layout(*layoutFlag)}).Run()
 		for _, l := range r.Trace {
 			t.Log(l)
 		}
@@ -152,5 +157,23 @@ func TestDeterministic(t *testing.T) {
 	b := New(Options{Seed: 42, Duration: 20 * time.Second, TraceLen: 1 << 20}).Run()
 	if a.Events != b.Events || !slices.Equal(a.Trace, b.Trace) {
 		t.Fatalf("seed 42 ran differently twice: %d vs %d events", a.Events, b.Events)
+	}
+}
+
+// Majority layouts: S2 for floating IPs is checked at every event, besides
+// S1 and L2. -layout with -seed replays one.
+func TestSimMajority(t *testing.T) {
+	if *seedFlag != 0 {
+		t.Skip("replaying one seed: use -layout with TestSim")
+	}
+	n := *majorityFlag
+	if testing.Short() {
+		n = 30
+	}
+	for _, l := range []Layout{Witness, Three, Five} {
+		t.Run(string(l), func(t *testing.T) {
+			cov := runSeeds(t, n, DefaultProfile, Options{Duration: *durFlag, Layout: l})
+			reportCoverage(t, cov, []string{"partition-symmetric", "partition-non-transitive", "partition-isolate", "crash-machine", "pause", "takeover"})
+		})
 	}
 }

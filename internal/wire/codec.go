@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Payload layout (all integers big endian; str = u8 length + bytes):
@@ -13,6 +14,7 @@ import (
 //	u16 n, n × {str name, u8 state}                       resources
 //	u16 n, n × {str name, u64 epoch}                      groups
 //	u16 n, n × {str key, u16-length value, u64 epoch, str node}   state log
+//	u16 n, n × {u16-length bytes}                         quorum messages (majority mode)
 //
 // Limits keep a hostile packet from making Decode allocate more than the
 // packet's own size.
@@ -20,6 +22,8 @@ const (
 	maxItems = 1024
 	maxStr   = 255
 	maxValue = 4096
+	// MaxQuorum bounds one quorum message (raft's MaxSizePerMsg stays below it).
+	MaxQuorum = 32 << 10
 )
 
 var errShort = errors.New("truncated")
@@ -47,6 +51,14 @@ func Check(m *Message) error {
 	for _, e := range m.Log {
 		if len(e.Key) > maxStr || len(e.Node) > maxStr || len(e.Value) > maxValue {
 			return fmt.Errorf("log entry %.40q: key and node at most %d bytes, value at most %d", e.Key, maxStr, maxValue)
+		}
+	}
+	if len(m.Quorum) > maxItems {
+		return fmt.Errorf("%d quorum messages: at most %d fit a message", len(m.Quorum), maxItems)
+	}
+	for _, q := range m.Quorum {
+		if len(q) > MaxQuorum {
+			return fmt.Errorf("quorum message of %d bytes: at most %d", len(q), MaxQuorum)
 		}
 	}
 	return nil
@@ -83,6 +95,17 @@ func Encode(dst []byte, m *Message) []byte {
 		dst = append(dst, v...)
 		dst = binary.BigEndian.AppendUint64(dst, e.Epoch)
 		dst = appendStr(dst, e.Node)
+	}
+	var qs [][]byte
+	for _, q := range m.Quorum[:min(len(m.Quorum), maxItems)] {
+		if len(q) <= MaxQuorum {
+			qs = append(qs, q)
+		}
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(qs)))
+	for _, q := range qs {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(q)))
+		dst = append(dst, q...)
 	}
 	return dst
 }
@@ -194,6 +217,16 @@ func Decode(b []byte) (Message, error) {
 			e.Epoch = r.u64()
 			e.Node = r.str()
 			m.Log = append(m.Log, e)
+		}
+	}
+	if n := r.count("quorum", 2); n > 0 {
+		m.Quorum = make([][]byte, 0, n)
+		for range n {
+			l := int(r.u16())
+			if l > MaxQuorum && r.err == nil {
+				r.err = fmt.Errorf("quorum message of %d bytes", l)
+			}
+			m.Quorum = append(m.Quorum, slices.Clone(r.take(l)))
 		}
 	}
 	if r.err != nil {

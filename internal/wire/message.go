@@ -66,6 +66,9 @@ type Message struct {
 	Resources  []Resource
 	Groups     []Group
 	Log        []Entry
+	// Quorum carries majority mode's messages for the receiver (raft, lease
+	// requests and grants: package quorum), opaque here.
+	Quorum [][]byte
 }
 
 func (s ResState) String() string {

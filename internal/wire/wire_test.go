@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"maps"
 	mrand "math/rand/v2"
 	"strings"
@@ -21,6 +22,7 @@ func sample() *Message {
 		Resources: []Resource{{Name: "vip", State: ResRunning}, {Name: "fs", State: ResStarting}},
 		Groups:    []Group{{Name: "voice", Epoch: 3}},
 		Log:       []Entry{{Key: "fail/fs/b", Value: "INFINITY", Epoch: 2, Node: "b"}},
+		Quorum:    [][]byte{{1, 2, 3}, {0}},
 	}
 }
 
@@ -394,7 +396,7 @@ func TestDropReasons(t *testing.T) {
 	good := seal(t, s, sample())
 
 	v2 := bytes.Clone(good)
-	v2[2] = 2
+	v2[2] = Version + 1
 	garbled, err := s.seal(nil, []byte{byte(TypeHeartbeat), 0, 1, 2})
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +409,7 @@ func TestDropReasons(t *testing.T) {
 		want               DropReason
 	}{
 		{"garbage", "", "not a tandem packet", []byte("hello"), DropMalformed},
-		{"version", "", "version 2", v2, DropVersion},
+		{"version", "", fmt.Sprintf("version %d", Version+1), v2, DropVersion},
 		{"other cluster", "a", "not ours", seal(t, sealer(key, "other-cluster", "a", 1000), sample()), DropCluster},
 		{"unknown node", "mallory", "not a node", seal(t, sealer(key, "fs-pair", "mallory", 1000), sample()), DropUnknownNode},
 		// A higher incarnation passes the window check, then fails the tag:

@@ -1,0 +1,400 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"tandem/internal/config"
+	"tandem/internal/ownership"
+	"tandem/internal/quorum"
+	"tandem/internal/schedule"
+	"tandem/internal/wire"
+)
+
+// Majority mode (docs/design.md, "Mechanism"): the raft leader is the DC,
+// the only member that assigns; assignments are raft log entries; a node
+// runs a group only while it is assigned there and holds a lease. The DC
+// gives a group to a node only when every other node is known not to run
+// it: it reported the group stopped in a heartbeat the DC heard within
+// deadtime, or the R2/R3 wait has passed since the DC was elected or last
+// granted that node a lease.
+
+// Paused tells the core its loop stalled longer than δ: its own lease is
+// gone (the agent may have slept through its end).
+type Paused struct{}
+
+func (Paused) input() {}
+
+// Gate tells the agent to set a floating IP's gate element to expire at
+// Until (the core's clock; Until ≤ now revokes). A gate is open only while
+// the IP's group is assigned here and the lease holds: an address left on
+// the interface by a crashed agent stays cut off. A renewal must be the
+// atomic delete+add that fails once the element has lapsed, so a paused
+// agent cannot resurrect it; only Fresh (the gate had closed before) may
+// add an element anew.
+type Gate struct {
+	Resource string
+	Until    time.Duration
+	Fresh    bool
+}
+
+// assignment is a committed placement: group → node, from log entry Index.
+type assignment struct {
+	Node  string
+	Index uint64
+}
+
+// entry format: "assign <group> <node>", node "-" for nowhere.
+func assignData(group, node string) []byte {
+	if node == "" {
+		node = "-"
+	}
+	return []byte("assign " + group + " " + node)
+}
+
+type majority struct {
+	q        *quorum.Quorum
+	witness  bool
+	voters   map[string]bool // voting members, for status
+	assign   map[string]assignment
+	out      map[string][][]byte // quorum messages per peer for the next heartbeat
+	proposed map[string]string   // DC: group → node proposed and not yet applied
+	propTerm uint64
+	transfer time.Duration            // last leadership transfer attempt
+	leased   bool                     // lease valid at the last check, for the log
+	gateEnd  map[string]time.Duration // ip resource → the end last sent to its gate
+}
+
+func newMajority(cfg Config, now time.Duration) (*majority, error) {
+	m := cfg.Model
+	qc := quorum.Config{Self: cfg.Self, Tick: m.Timing.Keepalive, ElectionTimeout: m.Timing.ElectionTimeout(),
+		Lease: m.Timing.Lease, State: cfg.Quorum}
+	mj := &majority{voters: map[string]bool{}, assign: map[string]assignment{}, out: map[string][][]byte{}, proposed: map[string]string{},
+		gateEnd: map[string]time.Duration{}}
+	for _, nd := range m.Nodes {
+		if nd.Voter {
+			qc.Voters = append(qc.Voters, nd.Name)
+			mj.voters[nd.Name] = true
+		} else {
+			qc.Learners = append(qc.Learners, nd.Name)
+		}
+	}
+	for _, w := range m.Witnesses {
+		qc.Voters = append(qc.Voters, w.Name)
+		mj.voters[w.Name] = true
+		if w.Name == cfg.Self {
+			mj.witness = true
+		}
+	}
+	q, err := quorum.New(qc, now)
+	if err != nil {
+		return nil, err
+	}
+	mj.q = q
+	// Rebuild the state machine from what had committed before a restart.
+	for _, e := range cfg.Quorum.Entries {
+		if e.Index <= cfg.Quorum.Commit {
+			mj.apply(e)
+		}
+	}
+	return mj, nil
+}
+
+func (mj *majority) apply(e quorum.Entry) (group string, a assignment, ok bool) {
+	f := strings.Fields(string(e.Data))
+	if len(f) != 3 || f[0] != "assign" {
+		return "", assignment{}, false
+	}
+	node := f[2]
+	if node == "-" {
+		node = ""
+	}
+	a = assignment{Node: node, Index: e.Index}
+	mj.assign[f[1]] = a
+	return f[1], a, true
+}
+
+// isWitness reports whether name is a witness of the model.
+func isWitness(m *config.Model, name string) bool {
+	return slices.ContainsFunc(m.Witnesses, func(w config.Node) bool { return w.Name == name })
+}
+
+// leaseValid reports whether this node may run resources now.
+func (n *Node) leaseValid() bool {
+	return n.mj == nil || n.mj.q.LeaseEnd() > n.now
+}
+
+// quorumStep drains the quorum core's Ready into the node's.
+func (n *Node) quorumStep() {
+	q := n.mj.q
+	rd := q.Ready()
+	if rd.Persist != nil {
+		p := *rd.Persist
+		n.rd.PersistQuorum = &p
+	}
+	for _, m := range rd.Messages {
+		n.mj.out[m.To] = append(n.mj.out[m.To], m.Data)
+		n.sendNow = true
+	}
+	for _, e := range rd.Committed {
+		if g, a, ok := n.mj.apply(e); ok {
+			if n.mj.proposed[g] == a.Node {
+				delete(n.mj.proposed, g)
+			}
+			n.logf(slog.LevelInfo, "assigned "+g+" → "+orNone(a.Node), "group", g, "index", a.Index, "term", e.Term)
+		}
+	}
+	for _, l := range rd.Logs {
+		n.logf(slog.LevelInfo, "quorum: "+l)
+	}
+	q.Advance()
+	n.gates()
+	if v := n.leaseValid(); v != n.mj.leased {
+		n.mj.leased = v
+		if v {
+			n.logf(slog.LevelInfo, "lease granted: may run assigned groups", "dc", n.mj.q.Leader())
+		} else {
+			n.logf(slog.LevelWarn, "lease lost: stopping every group here (addresses first)", "dc", n.mj.q.Leader())
+		}
+	}
+}
+
+// receiveQuorum hands a heartbeat's quorum messages to the quorum core.
+func (n *Node) receiveQuorum(from string, m *wire.Message) {
+	for _, qm := range m.Quorum {
+		if err := n.mj.q.Step(n.now, from, qm); err != nil {
+			n.logf(slog.LevelWarn, "quorum message dropped", "peer", from, "err", err.Error())
+		}
+	}
+}
+
+// majorityView is the DC's view for placement: only nodes it knows hold a
+// lease (granted within L) may run anything; witnesses never.
+func (n *Node) majorityView() schedule.View {
+	v := n.view()
+	lease := n.m.Timing.Lease
+	v.Online = slices.DeleteFunc(v.Online, func(name string) bool {
+		if isWitness(n.m, name) {
+			return true
+		}
+		if name == n.self {
+			return !n.leaseValid()
+		}
+		at, ok := n.mj.q.LastGrant(name)
+		return !ok || n.now-at > lease
+	})
+	return v
+}
+
+// assignAsDC proposes assignments toward the placement. A group moves in
+// two commits: first taken away (assigned nowhere), then given to its
+// target once every other node is known not to run it (see safeToAssign).
+func (n *Node) assignAsDC() {
+	mj := n.mj
+	if !mj.q.IsDC(n.now) {
+		return
+	}
+	if t := mj.q.Term(); t != mj.propTerm {
+		mj.propTerm, mj.proposed = t, map[string]string{}
+	}
+	res := schedule.Place(n.m, n.majorityView())
+	n.placement = res
+	for _, g := range n.groups {
+		cur := mj.assign[g.Name].Node
+		target := res.Placement[g.Name]
+		if target == cur {
+			continue
+		}
+		want := ""
+		if cur == "" {
+			if !n.safeToAssign(g, target) {
+				continue // someone may still run it: wait for its report, or R2/R3
+			}
+			want = target
+		}
+		if p, ok := mj.proposed[g.Name]; ok && p == want {
+			continue // in flight
+		}
+		if err := mj.q.Propose(assignData(g.Name, want)); err != nil {
+			n.logf(slog.LevelWarn, "propose assignment", "group", g.Name, "err", err.Error())
+			continue
+		}
+		mj.proposed[g.Name] = want
+		n.logf(slog.LevelInfo, "DC proposes "+g.Name+" → "+orNone(want), "group", g.Name, "placement", orNone(target), "scores", scoreLine(res.Scores[g.Name]))
+		n.quorumStep()
+	}
+	n.keepDCWithResources()
+}
+
+// safeToAssign reports whether g, now assigned nowhere (from log index
+// idx), may go to target: no other node may be running any member of it.
+// A node is out of the way when it has applied idx (so no lease lets it
+// start g again) and reports g stopped; or, if it cannot show that, when
+// R2 (since this DC's election) and R3 (since its last grant to that node)
+// have passed.
+func (n *Node) safeToAssign(g *ownership.Group, target string) bool {
+	idx := n.mj.assign[g.Name].Index
+	for _, nd := range n.m.Nodes {
+		if nd.Name == target {
+			continue
+		}
+		if nd.Name == n.self {
+			if g.Active() {
+				return false
+			}
+			continue
+		}
+		if p := n.peer(nd.Name); n.live(p) && p.last != nil && n.mj.q.Applied(nd.Name) >= idx && !peerActive(p, g) {
+			continue
+		}
+		from := n.mj.q.ElectedAt()
+		if at, ok := n.mj.q.LastGrant(nd.Name); ok {
+			from = max(from, at)
+		}
+		wait, _ := n.m.ReassignWait(n.cfgGroup(g.Name))
+		if n.now < from+wait {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *Node) cfgGroup(name string) config.Group {
+	for _, g := range n.m.Groups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return config.Group{Name: name}
+}
+
+// keepDCWithResources hands the DC role to the node running the first
+// group (so cutting only the node-to-node link moves nothing), and a
+// witness hands it to a node at once.
+func (n *Node) keepDCWithResources() {
+	mj := n.mj
+	if n.now-mj.transfer < n.m.Timing.ElectionTimeout() {
+		return
+	}
+	to := ""
+	if len(n.groups) > 0 {
+		if a := mj.assign[n.groups[0].Name]; a.Node != "" && a.Node != n.self && mj.voters[a.Node] && n.peerRunning(a.Node, n.groups[0]) {
+			to = a.Node
+		}
+	}
+	if to == "" && (mj.witness || n.leaving) {
+		for _, nd := range n.m.Nodes {
+			if p := n.peer(nd.Name); nd.Voter && p != nil && n.live(p) && p.last != nil && p.last.Flags&wire.FlagLeaving == 0 {
+				to = nd.Name
+				break
+			}
+		}
+	}
+	if to != "" {
+		mj.transfer = n.now
+		why := "it runs " + n.groups[0].Name
+		switch {
+		case n.leaving:
+			why = "this node is leaving"
+		case mj.witness && mj.assign[n.groups[0].Name].Node != to:
+			why = "a witness does not lead"
+		}
+		n.logf(slog.LevelInfo, "handing the DC role to "+to, "reason", why)
+		mj.q.TransferLeader(to)
+		n.quorumStep()
+	}
+}
+
+// peerRunning reports whether a live peer reports every member of g running.
+func (n *Node) peerRunning(name string, g *ownership.Group) bool {
+	p := n.peer(name)
+	if p == nil || !n.live(p) || p.last == nil {
+		return false
+	}
+	for _, mb := range g.Members {
+		if !slices.Contains(p.last.Resources, wire.Resource{Name: mb.Name, State: wire.ResRunning}) {
+			return false
+		}
+	}
+	return true
+}
+
+// assignedHere reports whether g is assigned to this node, and the
+// assignment's index (the group's epoch).
+func (n *Node) assignedHere(g string) (uint64, bool) {
+	a := n.mj.assign[g]
+	return a.Index, a.Node == n.self && a.Node != ""
+}
+
+func (mj *majority) String() string {
+	var b strings.Builder
+	for g, a := range mj.assign {
+		fmt.Fprintf(&b, "%s→%s@%d ", g, orNone(a.Node), a.Index)
+	}
+	return b.String()
+}
+
+// reconcileMajority runs each group toward its committed assignment: start
+// it here only while assigned here with a valid lease and no peer we hear
+// reports it active; stop it when assigned elsewhere, and drop it —
+// addresses first — the moment the lease is gone (S3a).
+func (n *Node) reconcileMajority(hold string) {
+	n.assignAsDC()
+	lease := n.leaseValid()
+	for _, g := range n.groups {
+		idx, here := n.assignedHere(g.Name)
+		want := here && lease && !n.leaving && !n.mj.witness
+		if !lease && g.Active() && !g.Demote {
+			g.Demote = true
+		}
+		mayStart := hold == "" && lease
+		for _, p := range n.peers {
+			if n.live(p) && peerActive(p, g) {
+				mayStart = false // never start while a peer we hear holds it (S1)
+			}
+		}
+		if st, ok := g.Next(want, mayStart); ok {
+			if st.Claim {
+				g.Epoch = idx
+			}
+			n.logf(slog.LevelInfo, st.Op.String()+" "+st.Member.Name+": "+st.Why, "group", g.Name, "epoch", g.Epoch)
+			n.dispatch(g, st.Member, st.Op)
+			n.sendNow = true
+		} else if want && g.Running() && g.Epoch == 0 && mayStart {
+			g.Epoch = idx
+			n.logf(slog.LevelInfo, "keeping "+g.Name+" found running at start: it is assigned here", "group", g.Name, "epoch", g.Epoch)
+			n.sendNow = true
+		}
+	}
+	n.finishReconcile()
+}
+
+// gates opens each floating IP's gate to the lease end while its group is
+// assigned here, and closes it otherwise.
+func (n *Node) gates() {
+	if n.mj.witness {
+		return
+	}
+	end := n.mj.q.LeaseEnd()
+	for _, g := range n.groups {
+		_, here := n.assignedHere(g.Name)
+		for _, mb := range g.Members {
+			if !mb.IsIP {
+				continue
+			}
+			until := time.Duration(0)
+			if here && end > n.now {
+				until = end
+			}
+			prev := n.mj.gateEnd[mb.Name]
+			if until == prev || (until == 0 && prev <= n.now) {
+				continue
+			}
+			n.rd.Gates = append(n.rd.Gates, Gate{Resource: mb.Name, Until: until, Fresh: prev <= n.now})
+			n.mj.gateEnd[mb.Name] = until
+		}
+	}
+}

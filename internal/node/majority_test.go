@@ -1,0 +1,147 @@
+package node
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem/internal/config"
+)
+
+// majorityModel is testModel with a witness: two nodes and w vote.
+func majorityModel() *config.Model {
+	m := testModel(100, 50)
+	m.Quorum = config.Quorum{Mode: config.ModeMajority}
+	m.Timing.Lease = 700 * time.Millisecond
+	for i := range m.Nodes {
+		m.Nodes[i].Voter = true
+	}
+	m.Witnesses = []config.Node{{Name: "w", Links: []netip.Addr{netip.MustParseAddr("198.18.0.30")}, Voter: true}}
+	return m
+}
+
+func newMajorityPair(t *testing.T) *pair {
+	p := newPair(t, majorityModel())
+	p.strict = true
+	p.cutDir = map[[2]string]bool{}
+	return p
+}
+
+func (p *pair) cutBetween(a, b string) {
+	p.cutDir[[2]string{a, b}], p.cutDir[[2]string{b, a}] = true, true
+	// What is on the wire between them is lost too.
+	var keep []flight
+	for _, f := range p.flight {
+		if !(f.rcv.From == a && f.to == b) && !(f.rcv.From == b && f.to == a) {
+			keep = append(keep, f)
+		}
+	}
+	p.flight = keep
+}
+
+func (p *pair) dc() string { return p.nodes["a"].Status().DC }
+
+func TestMajorityStartsOnPreferredNodeAndDCFollows(t *testing.T) {
+	p := newMajorityPair(t)
+	p.run(6 * time.Second)
+	p.expect("vip", "a")
+	p.expect("svc", "a")
+	if p.world["w"]["vip"] || p.world["w"]["svc"] {
+		t.Fatal("the witness runs a resource")
+	}
+	for _, n := range []string{"a", "b", "w"} {
+		if dc := p.nodes[n].Status().DC; dc != "a" {
+			t.Fatalf("%s sees DC %q, want a (the DC follows the resources)\n%s", n, dc, p.tail())
+		}
+	}
+	st := p.nodes["b"].Status()
+	if !st.Quorum.Quorate || st.Quorum.Votes != 3 || st.Quorum.Expected != 3 || st.Quorum.Mode != "majority" {
+		t.Fatalf("b's quorum %+v", st.Quorum)
+	}
+}
+
+// The owner (and DC) dies: b takes over only after the election and the R2
+// wait, and never while a could still run it.
+func TestMajorityHardFailure(t *testing.T) {
+	p := newMajorityPair(t)
+	p.run(6 * time.Second)
+	p.expect("vip", "a")
+	p.crash("a", true)
+	died := p.now
+	p.run(8 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	var moved string
+	for _, l := range p.events {
+		if strings.HasPrefix(l, "b group_moved voice a took=") {
+			moved = l
+		}
+	}
+	if moved == "" {
+		t.Fatalf("b never took voice over from a:\n%s", strings.Join(p.events, "\n"))
+	}
+	// Deadtime-free: ET (1 s) + election + R2 wait ((0.7 s + 1 s stop) × 1.02 + 0.2 s) + starts.
+	wait, _ := p.m.ReassignWait(p.m.Groups[0])
+	t.Logf("a died at %v; R2 wait %v; %s", died, wait, moved)
+}
+
+// Cutting only the link between the nodes, both still reaching the
+// witness, moves nothing.
+func TestMajorityNodeLinkCutMovesNothing(t *testing.T) {
+	p := newMajorityPair(t)
+	p.run(6 * time.Second)
+	p.expect("vip", "a")
+	p.cutBetween("a", "b")
+	p.run(10 * time.Second)
+	p.expect("vip", "a")
+	p.expect("svc", "a")
+	if p.logged("b: start vip") || p.logged("b: start svc") {
+		t.Fatalf("b started something while cut from a only:\n%s", p.tail())
+	}
+}
+
+// The owner cut off from everyone loses its lease and stops, addresses
+// first (S3a); b takes over only after R2/R3, never both at once (S2).
+func TestMajorityIsolatedOwnerStops(t *testing.T) {
+	p := newMajorityPair(t)
+	p.run(6 * time.Second)
+	p.expect("vip", "a")
+	p.cutBetween("a", "b")
+	p.cutBetween("a", "w")
+	cut := p.now
+	p.run(time.Second)
+	p.expect("vip", "")
+	if !p.logged("a: lease lost") {
+		t.Fatalf("a did not report losing its lease:\n%s", p.tail())
+	}
+	p.run(8 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	t.Logf("cut at %v, b holds it by %v", cut, p.now)
+	// Heal: a rejoins as a follower; nothing moves back while b is sticky.
+	p.cutDir = map[[2]string]bool{}
+	p.run(5 * time.Second)
+	p.expect("vip", "b")
+}
+
+// A graceful stop of the owner, which is the DC, hands both the DC role
+// and the group over without waiting out any lease.
+func TestMajorityGracefulHandOff(t *testing.T) {
+	p := newMajorityPair(t)
+	p.run(6 * time.Second)
+	p.expect("vip", "a")
+	p.nodes["a"].Step(p.now, Shutdown{})
+	p.drain("a")
+	start := p.now
+	p.run(2 * time.Second)
+	if !p.done["a"] {
+		t.Fatalf("a not done:\n%s", p.tail())
+	}
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	if d := p.nodes["b"].Status().DC; d != "b" {
+		t.Fatalf("DC after a left: %q", d)
+	}
+	t.Logf("hand-off started %v", start)
+}

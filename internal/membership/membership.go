@@ -303,6 +303,15 @@ func (d *Detector) Peer(name string) PeerView {
 	return v
 }
 
+// State is a peer's state without building its whole view (the core asks
+// it for every peer at every step).
+func (d *Detector) State(name string) (st State, seen bool) {
+	if p := d.find(name); p != nil {
+		return p.state, p.seen
+	}
+	return Dead, false
+}
+
 // Peers returns every peer's view, sorted by name.
 func (d *Detector) Peers() []PeerView {
 	out := make([]PeerView, 0, len(d.peers))

@@ -132,7 +132,7 @@ func (n *Node) quorate() bool {
 		return true
 	}
 	for _, p := range n.peers {
-		if !n.det.Peer(p.name).Seen {
+		if _, seen := n.det.State(p.name); !seen {
 			return false
 		}
 	}

@@ -112,6 +112,15 @@ type Config struct {
 	State []statelog.Entry
 	// Quorum is majority mode's raft state as persisted at the last run.
 	Quorum quorum.Persisted
+	// Knobs break the core on purpose, for the simulator's negative controls.
+	Knobs Knobs
+}
+
+// Knobs are deliberate bugs the simulator must catch (docs/design.md, "The
+// simulator must be able to fail"). Never set outside tests.
+type Knobs struct {
+	NoReassignWait bool // the DC skips the R2/R3 wait
+	ReceiptLease   bool // a lease runs from the grant's receipt, not the request's send time
 }
 
 type pending struct {
@@ -281,8 +290,13 @@ func (n *Node) Step(now time.Duration, in Input) {
 			n.mj.q.LoseLease()
 		}
 	}
-	for _, e := range n.det.Tick(n.now) {
-		n.memberEvent(e)
+	if _, ok := in.(Tick); ok {
+		// Deaths are judged on ticks only: after a pause the agent delivers
+		// everything that waited in its sockets first, and a packet from one
+		// peer must not get another, whose packets are next in line, judged dead.
+		for _, e := range n.det.Tick(n.now) {
+			n.memberEvent(e)
+		}
 	}
 	if n.mj != nil {
 		n.mj.q.Tick(n.now)
@@ -547,7 +561,10 @@ func (n *Node) scheduleAnnounce(res string) {
 
 // live reports whether a peer counts as present: heard within deadtime.
 func (n *Node) live(p *peer) bool {
-	st := n.det.Peer(p.name).State
+	if p == nil {
+		return false
+	}
+	st, _ := n.det.State(p.name)
 	return st == membership.Up || st == membership.Warn
 }
 
@@ -594,7 +611,7 @@ func (n *Node) holds() string {
 		return "probing resources"
 	}
 	for _, p := range n.peers {
-		v := n.det.Peer(p.name)
+		state, seen := n.det.State(p.name)
 		if n.mj != nil {
 			// Majority mode needs no initdead or wait_for_all: the lease and
 			// the DC's R2 wait stand in for them.
@@ -603,10 +620,10 @@ func (n *Node) holds() string {
 			}
 			continue
 		}
-		if v.State == membership.Pending {
+		if state == membership.Pending {
 			return "waiting for " + p.name + " (initdead)"
 		}
-		if n.m.Quorum.WaitForAll && !v.Seen && !n.unblocked {
+		if n.m.Quorum.WaitForAll && !seen && !n.unblocked {
 			return "wait_for_all: " + p.name + " has not been seen since start (tandem quorum unblock releases this)"
 		}
 		if n.live(p) && p.last != nil && p.last.Flags&wire.FlagProbing != 0 {
@@ -698,7 +715,7 @@ func (n *Node) reconcile() {
 		mayStart := hold == ""
 		for _, p := range n.peers {
 			if !n.live(p) {
-				if n.det.Peer(p.name).State == membership.Pending {
+				if st, _ := n.det.State(p.name); st == membership.Pending {
 					mayStart = false
 				}
 				continue
@@ -882,5 +899,6 @@ func (n *Node) logf(lvl slog.Level, msg string, kv ...any) {
 // PeerState is the failure detector's verdict on a peer: pending, up,
 // warn, dead or left (for the simulator's checks and for tests).
 func (n *Node) PeerState(name string) string {
-	return n.det.Peer(name).State.String()
+	st, _ := n.det.State(name)
+	return st.String()
 }

@@ -59,6 +59,10 @@ type Config struct {
 	Lease time.Duration
 	// State is what was persisted before a restart (zero: a fresh member).
 	State Persisted
+	// ReceiptLease breaks the lease on purpose — it runs from when the grant
+	// arrived, not from when it was asked for — for the simulator's negative
+	// control only.
+	ReceiptLease bool
 }
 
 // Persisted is raft's durable state: written and fsync'd before any
@@ -304,7 +308,11 @@ func (q *Quorum) Step(now time.Duration, from string, data []byte) error {
 		if len(q.pending) >= maxPending {
 			q.pending = q.pending[1:]
 		}
-		q.pending = append(q.pending, grant{end: sent + dur, commit: commit})
+		end := sent + dur
+		if q.cfg.ReceiptLease {
+			end = q.now + dur
+		}
+		q.pending = append(q.pending, grant{end: end, commit: commit})
 		q.foldGrants()
 	default:
 		return fmt.Errorf("quorum: message kind %d from %s", data[0], from)

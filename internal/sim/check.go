@@ -10,7 +10,8 @@ import (
 // check runs the invariants after every event.
 func (s *Sim) check() {
 	s.checkS1()
-	if s.opt.CheckS2 || s.opt.Layout.Majority() {
+	if (s.opt.CheckS2 || s.opt.Layout.Majority()) && s.grew {
+		s.grew = false
 		s.checkS2()
 	}
 }
@@ -107,17 +108,35 @@ func (s *Sim) checkStartAllowed(i int, r string) {
 
 // checkS2: no floating IP is ever active on two nodes (majority mode,
 // where S2 covers the fenced-safe resources; on two_node a negative control).
+// In majority mode services are checked too, where the R2/R3 wait is what
+// protects them: unless a stop failed (S is infinite until a fence) or a
+// node was frozen within the wait (only fencing covers a frozen agent).
 func (s *Sim) checkS2() {
 	for i := range s.nodes {
 		for j := i + 1; j < len(s.nodes); j++ {
-			for r := range s.nodes[i].active {
-				if s.kindOf(r) == config.KindIP && s.isActive(s.nodes[i], r) && s.isActive(s.nodes[j], r) {
-					s.fail("S2: %s active on %s and %s", r, s.nodes[i].name, s.nodes[j].name)
+			a, b := s.nodes[i], s.nodes[j]
+			for r := range a.active {
+				if !s.isActive(a, r) || !s.isActive(b, r) {
+					continue
+				}
+				if s.kindOf(r) == config.KindIP {
+					s.fail("S2: %s active on %s and %s", r, a.name, b.name)
+					return
+				}
+				if s.opt.Layout.Majority() && !s.frozenOrBlocked(a, r) && !s.frozenOrBlocked(b, r) {
+					s.fail("S2 (service, R2/R3): %s active on %s and %s", r, a.name, b.name)
 					return
 				}
 			}
 		}
 	}
+}
+
+// frozenOrBlocked reports whether node n may hold r beyond what the lease
+// and the R2/R3 wait cover: a failed stop, or a pause within that wait.
+func (s *Sim) frozenOrBlocked(n *simNode, r string) bool {
+	wait, _ := s.m.ReassignWait(config.Group{Members: s.members[s.groupOf[r]]})
+	return s.groupBlocked(n, r) || n.paused || s.now-n.lastResume < wait
 }
 
 // observeMembership checks L2 whenever node i declares a peer dead: it must
@@ -136,6 +155,10 @@ func (s *Sim) observeMembership(i int) {
 		if st != "dead" || prev == "dead" || prev == "" || prev == "pending" {
 			continue
 		}
+		if n.unread[j] {
+			s.fail("L2: %s declared %s dead with its packets still unread in the socket (no drain after a pause)", n.name, p.name)
+			return
+		}
 		last, ok := n.lastHeard[j]
 		pausedRecently := s.now-n.lastResume < s.m.Timing.Deadtime*2
 		// Node clocks run up to 1 % off: allow that much.
@@ -144,7 +167,7 @@ func (s *Sim) observeMembership(i int) {
 			return
 		}
 		quiet := s.m.Timing.Deadtime * 2
-		if p.up && !p.paused && s.now-p.lastResume > quiet && s.now-n.lastResume > quiet && s.now-s.lastHeal > quiet && !s.cut(j, i) && !s.partlyCut(j, i) {
+		if p.up && !p.paused && s.now-p.lastResume > quiet && s.now-n.lastResume > quiet && s.now-s.lastHeal > quiet && !s.cut(j, i) && !s.partlyCut(j, i) && s.spike[[2]int{j, i}] == 0 {
 			s.res.FalseDeath++
 			s.logf("%s declared %s dead though it is up and reachable (false death)", n.name, p.name)
 		}

@@ -39,7 +39,21 @@ type Options struct {
 	// Layout is the cluster's shape: two_node (default), or a majority
 	// layout, where S2 is checked for floating IPs at every event.
 	Layout Layout
+	// Control plants one deliberate bug: a negative control the checks
+	// must catch. "" for none.
+	Control Control
 }
+
+// Control is a negative control of docs/design.md.
+type Control string
+
+// The negative controls besides two_node's (CheckS2 on a two_node layout).
+const (
+	ControlR2Zero       Control = "r2-zero"       // the DC reassigns without the R2/R3 wait
+	ControlReceiptLease Control = "receipt-lease" // leases run from the grant's receipt
+	ControlGateRecreate Control = "gate-recreate" // a renewal re-creates a lapsed gate element
+	ControlNoDrain      Control = "no-drain"      // after a pause, time passes before the sockets are read
+)
 
 // Layout is a cluster shape.
 type Layout string
@@ -87,10 +101,13 @@ var Classes = []string{
 	"partition-symmetric", "partition-one-way", "partition-one-link",
 	"crash-machine", "crash-agent-state-kept", "crash-agent-state-lost",
 	"pause", "pause-between-decision-and-effect", "clock-skew",
-	"loss", "duplicate", "reorder",
+	"loss", "duplicate", "reorder", "delay-spike",
 	"start-failure", "stop-failure", "monitor-failure", "op-hang", "service-death",
 	"takeover", "hand-off",
 }
+
+// MajorityClasses are the classes only majority layouts can exercise.
+var MajorityClasses = []string{"pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
 
 // event kinds
 type kind int
@@ -109,6 +126,7 @@ type event struct {
 	kind kind
 	node int
 	// deliver
+	sent time.Duration // when it was sent (real time)
 	from int
 	link int
 	inc  uint64
@@ -149,27 +167,30 @@ type simNode struct {
 	paused bool
 	held   []*event // messages and results that arrived while paused
 	// pendingReady: a decision made just before a pause, carried out at resume.
-	pendingReady *node.Ready
-	rate         float64
-	inc          uint64
-	saved        []statelog.Entry         // the state log as persisted
-	savedQuorum  quorum.Persisted         // majority mode's raft state as persisted
-	gateEnd      map[string]time.Duration // machine clock: each floating IP's gate element expires then
-	gateFailed   bool                     // a renewal found the element lapsed: the agent tells the core
-	active       map[string]bool          // ground truth: resource → active here
-	running      map[string]bool          // is the service process really up (for monitors)
-	stopFailed   map[string]bool          // a stop failed: S is infinite for it until a stop succeeds
-	lastHeard    map[int]time.Duration
-	heardSince   map[int]time.Duration
-	lastMsg      map[int]*wire.Message
-	lastInc      map[int]uint64
-	peerState    map[int]string
-	pausedSince  time.Duration
-	lastResume   time.Duration
-	failStart    bool // injected: starts fail on this node
-	failStop     bool
-	failMonitor  bool
-	hang         bool // injected: operations hang until their timeout
+	pendingReady   *node.Ready
+	decidedAt      time.Duration // when pendingReady was decided, on the node's clock
+	pauseAfterSend time.Duration // a pause to begin once the next quorum message is sent
+	rate           float64
+	inc            uint64
+	saved          []statelog.Entry         // the state log as persisted
+	savedQuorum    quorum.Persisted         // majority mode's raft state as persisted
+	gateEnd        map[string]time.Duration // machine clock: each floating IP's gate element expires then
+	gateFailed     bool                     // a renewal found the element lapsed: the agent tells the core
+	active         map[string]bool          // ground truth: resource → active here
+	running        map[string]bool          // is the service process really up (for monitors)
+	stopFailed     map[string]bool          // a stop failed: S is infinite for it until a stop succeeds
+	lastHeard      map[int]time.Duration
+	heardSince     map[int]time.Duration
+	lastMsg        map[int]*wire.Message
+	lastInc        map[int]uint64
+	peerState      map[int]string
+	pausedSince    time.Duration
+	lastResume     time.Duration
+	unread         map[int]bool // during a resume: peers whose packets still wait in the socket
+	failStart      bool         // injected: starts fail on this node
+	failStop       bool
+	failMonitor    bool
+	hang           bool // injected: operations hang until their timeout
 }
 
 // Sim is one run.
@@ -186,9 +207,14 @@ type Sim struct {
 	loss    float64
 	dup     float64
 	jitter  time.Duration
+	spike   map[[2]int]time.Duration // from, to → extra delay while a spike lasts
 	trace   []string
 	res     Result
 	groupOf map[string]string
+	kinds   map[string]string // resource → kind
+	// grew is set when something may have become active (a start, a gate
+	// opening): S2 can only break then, since activity only lapses with time.
+	grew    bool
 	members map[string][]string
 	h       map[string]time.Duration // S1's H per group
 	// lastHeal is when a partition last ended: a death declared within
@@ -208,8 +234,11 @@ func New(opt Options) *Sim {
 		opt.TraceLen = 60
 	}
 	s := &Sim{opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0x7a6d)), res: Result{Seed: opt.Seed, Coverage: Coverage{}},
-		groupOf: map[string]string{}, members: map[string][]string{}}
+		groupOf: map[string]string{}, members: map[string][]string{}, kinds: map[string]string{}, spike: map[[2]int]time.Duration{}}
 	s.m = s.model()
+	for _, r := range s.m.Resources {
+		s.kinds[r.Name] = r.Kind
+	}
 	for _, g := range s.m.Groups {
 		s.members[g.Name] = g.Members
 		for _, r := range g.Members {
@@ -300,6 +329,10 @@ func (s *Sim) model() *config.Model {
 		m.Groups = append(m.Groups, config.Group{Name: "vip2", Members: []string{"vip2"}, Implicit: true})
 	}
 	m.Constraints = []config.Location{{Target: "voice", Node: "a", Score: []int{0, 50, 500}[s.rng.IntN(3)]}}
+	if len(m.Groups) > 1 && s.rng.IntN(2) == 0 {
+		// The second group prefers another node: groups on a DC and on a follower.
+		m.Constraints = append(m.Constraints, config.Location{Target: "vip2", Node: "b", Score: 100})
+	}
 	m.Defaults.Stickiness = []int{0, 10, 100}[s.rng.IntN(3)]
 	return m
 }
@@ -364,7 +397,8 @@ func (s *Sim) boot(i int, first bool) {
 	n.lastResume = s.now // a fresh process: like a resume, its peers heard nothing for a while
 	n.inc++
 	n.lastHeard, n.heardSince, n.lastMsg, n.lastInc, n.peerState = map[int]time.Duration{}, map[int]time.Duration{}, map[int]*wire.Message{}, map[int]uint64{}, map[int]string{}
-	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved, Quorum: n.savedQuorum}, s.local(n))
+	knobs := node.Knobs{NoReassignWait: s.opt.Control == ControlR2Zero, ReceiptLease: s.opt.Control == ControlReceiptLease}
+	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved, Quorum: n.savedQuorum, Knobs: knobs}, s.local(n))
 	if err != nil {
 		panic(err) // the model is the simulator's own: a bug here is ours
 	}
@@ -415,7 +449,15 @@ func (s *Sim) handle(e *event) {
 
 func (s *Sim) deliver(e *event) {
 	n := s.nodes[e.node]
-	if last, ok := n.lastHeard[e.from]; !ok || s.now-last >= s.m.Timing.Deadtime {
+	delete(n.unread, e.from)
+	if e.inc < n.lastInc[e.from] {
+		// From an agent since restarted (delayed on the way): the wire
+		// layer drops lower incarnations before the core sees them.
+		return
+	}
+	if last, ok := n.lastHeard[e.from]; !ok || s.now-last >= s.m.Timing.Deadtime || s.now-e.sent > s.m.Timing.Keepalive {
+		// S1's "heard each other" needs news, not a backlog: a packet that
+		// spent more than a keepalive on the way restarts the window.
 		n.heardSince[e.from] = s.now
 	}
 	n.lastHeard[e.from] = s.now
@@ -456,9 +498,9 @@ func (s *Sim) afterStep(i int) {
 	n := s.nodes[i]
 	s.observeMembership(i)
 	rd := n.core.Ready()
-	if (len(rd.Actions) > 0 || len(rd.Messages) > 0) && s.rng.IntN(400) == 0 {
+	if (len(rd.Actions) > 0 || len(rd.Messages) > 0 || len(rd.Gates) > 0) && s.rng.IntN(400) == 0 {
 		cp := rd
-		n.pendingReady = &cp
+		n.pendingReady, n.decidedAt = &cp, s.local(n)
 		n.core.Advance()
 		s.pause(i, s.randDur(50*time.Millisecond, 3*s.m.Timing.Deadtime), true)
 		return
@@ -470,18 +512,27 @@ func (s *Sim) carryOut(i int) {
 	n := s.nodes[i]
 	rd := n.core.Ready()
 	n.core.Advance()
-	s.apply(i, rd)
+	s.apply(i, rd, s.local(n))
 }
 
-func (s *Sim) apply(i int, rd node.Ready) {
+// apply carries out rd, decided at decided on the node's clock (earlier
+// than now when a pause fell between the decision and its effect).
+func (s *Sim) apply(i int, rd node.Ready, decided time.Duration) {
 	n := s.nodes[i]
 	for _, l := range rd.Logs {
-		if l.Level >= 0 && (strings.HasPrefix(l.Msg, "start ") || strings.HasPrefix(l.Msg, "stop ") || strings.HasPrefix(l.Msg, "split brain") || strings.HasPrefix(l.Msg, "peer ")) {
+		if l.Level >= 0 && interesting(l.Msg) {
 			s.logf("%s: %s", n.name, l.Msg)
 		}
 	}
+	quorumSent := false
 	for _, o := range rd.Messages {
 		s.send(i, o)
+		quorumSent = quorumSent || len(o.Msg.Quorum) > 0
+	}
+	if d := n.pauseAfterSend; d > 0 && quorumSent && n.up && !n.paused {
+		n.pauseAfterSend = 0
+		s.res.Coverage["pause-awaiting-reply"]++
+		defer s.pause(i, d, false)
 	}
 	for _, a := range rd.Actions {
 		s.dispatch(i, a)
@@ -497,10 +548,17 @@ func (s *Sim) apply(i int, rd node.Ready) {
 		// fails once the element has lapsed; only a fresh grant adds anew.
 		now := s.local(n)
 		switch {
+		case s.opt.Control == ControlGateRecreate && g.Until > decided && now >= n.gateEnd[g.Resource] && now > decided:
+			// The bug: a late renewal that adds the element anew, with the
+			// timeout it computed before the pause.
+			n.gateEnd[g.Resource] = now + (g.Until - decided)
+			s.grew = true
+			s.logf("%s: gate of %s re-created by a late renewal", n.name, g.Resource)
 		case g.Until <= now:
 			n.gateEnd[g.Resource] = min(n.gateEnd[g.Resource], now)
 		case g.Fresh || now < n.gateEnd[g.Resource]:
 			n.gateEnd[g.Resource] = g.Until
+			s.grew = true
 		default:
 			n.gateFailed = true
 			s.res.Coverage["gate-renewal-refused"]++
@@ -510,6 +568,11 @@ func (s *Sim) apply(i int, rd node.Ready) {
 	if rd.Done {
 		s.logf("%s: agent exits after a graceful stop", n.name)
 		n.up = false
+		for r := range n.active {
+			if s.kindOf(r) == config.KindExec {
+				n.active[r], n.running[r] = false, false // they die with the agent (Pdeathsig)
+			}
+		}
 		s.push(&event{at: s.now + s.randDur(time.Second, 5*time.Second), kind: evFault, fault: func() {
 			if !n.up {
 				s.boot(i, false)
@@ -542,9 +605,9 @@ func (s *Sim) send(from int, o node.Outbound) {
 			s.res.Coverage["loss"]++
 			continue
 		}
-		delay := 100*time.Microsecond + time.Duration(s.rng.Int64N(int64(s.jitter)+1))
+		delay := 100*time.Microsecond + time.Duration(s.rng.Int64N(int64(s.jitter)+1)) + s.spike[[2]int{from, to}]
 		msg := o.Msg
-		s.push(&event{at: s.now + delay, kind: evDeliver, node: to, from: from, link: o.Link, inc: s.nodes[from].inc, msg: &msg, gen: s.nodes[to].gen})
+		s.push(&event{at: s.now + delay, kind: evDeliver, node: to, from: from, link: o.Link, inc: s.nodes[from].inc, msg: &msg, gen: s.nodes[to].gen, sent: s.now})
 	}
 }
 
@@ -553,6 +616,7 @@ func (s *Sim) send(from int, o node.Outbound) {
 func (s *Sim) dispatch(i int, a node.Action) {
 	n := s.nodes[i]
 	if a.Op == ownership.OpStart {
+		s.grew = true
 		s.checkStartAllowed(i, a.Resource)
 		n.active[a.Resource] = true
 		n.running[a.Resource] = true
@@ -561,6 +625,10 @@ func (s *Sim) dispatch(i int, a node.Action) {
 		}
 	}
 	d := s.randDur(time.Millisecond, s.m.Resources[0].Ops.StartTimeout/40)
+	if a.Op == ownership.OpStop && s.rng.IntN(10) == 0 {
+		d = s.randDur(d, a.Timeout*9/10) // a slow stop that still makes it in time
+		s.res.Coverage["slow-stop"]++
+	}
 	out := ownership.Outcome{}
 	switch a.Op {
 	case ownership.OpStart:
@@ -631,6 +699,12 @@ func (s *Sim) opDone(e *event) {
 		} else {
 			n.stopFailed[a.Resource] = true
 		}
+	case ownership.OpMonitor, ownership.OpProbe:
+		if e.out.Stopped && e.out.Err == "" {
+			// A check that found it not running confirms it is gone (a
+			// service that died on its own serves nothing).
+			n.active[a.Resource] = false
+		}
 	case ownership.OpStart:
 		if e.out.Err != "" && s.rng.IntN(2) == 0 {
 			// The failed start left nothing behind (half of them do; the
@@ -681,18 +755,33 @@ func (s *Sim) resume(i int) {
 	s.logf("%s resumes (%d queued)", n.name, len(n.held))
 	if rd := n.pendingReady; rd != nil {
 		n.pendingReady = nil
-		s.apply(i, *rd)
+		s.apply(i, *rd, n.decidedAt)
 		if !n.up {
 			return // that decision was the agent's last: it has exited
 		}
+		// The agent finishes carrying out the old decision before its loop
+		// notices the gap: the world is in that state for a moment.
+		s.check()
 	}
+	held := n.held
+	n.held = nil
+	n.unread = map[int]bool{}
+	for _, e := range held {
+		if e.kind == evDeliver {
+			n.unread[e.from] = true
+		}
+	}
+	defer func() { n.unread = nil }()
 	if s.now-n.pausedSince > 2*s.m.Timing.Keepalive {
 		// The agent's loop sees the gap (δ) before anything else: its lease is void.
 		n.core.Step(s.local(n), node.Paused{})
 		s.afterStep(i)
 	}
-	held := n.held
-	n.held = nil
+	if s.opt.Control == ControlNoDrain {
+		// The bug: let time pass before reading what waited in the sockets.
+		n.core.Step(s.local(n), node.Tick{})
+		s.afterStep(i)
+	}
 	for _, e := range held {
 		if e.gen != n.gen || !n.up {
 			continue
@@ -703,6 +792,9 @@ func (s *Sim) resume(i int) {
 		case evOpDone:
 			s.result(e)
 		}
+		// Each of these is an event of its own for the invariants: in the
+		// agent, real time passes between them (an nftables call is ~14 ms).
+		s.check()
 	}
 	n.core.Step(s.local(n), node.Tick{})
 	s.afterStep(i)
@@ -746,14 +838,7 @@ func (s *Sim) crash(i int, machine, keepState bool) {
 	}})
 }
 
-func (s *Sim) kindOf(r string) string {
-	for _, res := range s.m.Resources {
-		if res.Name == r {
-			return res.Kind
-		}
-	}
-	return ""
-}
+func (s *Sim) kindOf(r string) string { return s.kinds[r] }
 
 // scheduleFault draws the next fault and when it happens.
 func (s *Sim) scheduleFault(after time.Duration) {
@@ -781,7 +866,7 @@ func (s *Sim) injectFault() {
 			s.logf("network heals (%s)", what)
 		}})
 	}
-	switch s.rng.IntN(12) {
+	switch s.rng.IntN(13) {
 	case 0:
 		isolate := len(s.nodes) > 2 && s.rng.IntN(2) == 0
 		for k := range s.nodes {
@@ -825,8 +910,15 @@ func (s *Sim) injectFault() {
 			s.crash(i, false, s.rng.IntN(2) == 0)
 		}
 	case 5:
-		if n.up && !n.paused {
-			s.pause(i, s.randDur(50*time.Millisecond, 3*s.m.Timing.Deadtime), false)
+		d := s.randDur(50*time.Millisecond, 3*s.m.Timing.Deadtime)
+		switch {
+		case !n.up || n.paused:
+		case s.opt.Layout.Majority() && s.rng.IntN(2) == 0:
+			// Freeze right after the next quorum message goes out, while
+			// its answer (a grant, a vote) is on its way back.
+			n.pauseAfterSend = s.randDur(s.m.Timing.Deadtime, 3*s.m.Timing.Deadtime)
+		default:
+			s.pause(i, d, false)
 		}
 	case 6:
 		n.failStart = !n.failStart
@@ -848,6 +940,28 @@ func (s *Sim) injectFault() {
 				s.logf("%s: service %s dies", n.name, r)
 			}
 		}
+	case 12:
+		// A congested path: everything between i and j arrives late, in
+		// order; sometimes one way only, with the way back dead.
+		d := s.randDur(s.m.Timing.Deadtime/2, 3*s.m.Timing.Deadtime)
+		s.spike[[2]int{i, j}] = d
+		s.res.Coverage["delay-spike"]++
+		if s.rng.IntN(2) == 0 {
+			s.spike[[2]int{j, i}] = d
+			s.logf("delay spike: %s ⇄ %s +%v", s.nodes[i].name, s.nodes[j].name, d)
+		} else {
+			for l := range links {
+				s.blocked[j][i][l] = true
+			}
+			s.logf("delay spike: %s → %s +%v, %s → %s cut", s.nodes[i].name, s.nodes[j].name, d, s.nodes[j].name, s.nodes[i].name)
+			heal(s.randDur(time.Second, 4*time.Second), "one-way under a delay spike")
+		}
+		s.push(&event{at: s.now + s.randDur(time.Second, 4*time.Second), kind: evFault, fault: func() {
+			delete(s.spike, [2]int{i, j})
+			delete(s.spike, [2]int{j, i})
+			s.lastHeal = s.now
+			s.logf("delay spike ends")
+		}})
 	case 11:
 		if n.up && !n.paused {
 			s.logf("%s: operator stops the agent (SIGTERM)", n.name)
@@ -855,4 +969,14 @@ func (s *Sim) injectFault() {
 			s.afterStep(i)
 		}
 	}
+}
+
+// interesting picks the core's log lines worth a place in the trace.
+func interesting(msg string) bool {
+	for _, p := range []string{"start ", "stop ", "split brain", "peer ", "assigned ", "DC proposes", "lease ", "quorum: elected", "handing the DC", "this agent was paused"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }

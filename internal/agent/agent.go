@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"tandem/internal/alert"
@@ -20,6 +21,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/metrics"
 	"tandem/internal/node"
+	"tandem/internal/resource"
 	"tandem/internal/status"
 	"tandem/internal/wire"
 )
@@ -61,6 +63,8 @@ type Agent struct {
 	events  *history
 	sendErr map[string]time.Time // rate-limits send error lines per peer/link
 	notify  *notifier            // systemd: READY, WATCHDOG from the loop, STOPPING
+	gates   *gates               // majority mode: the floating IPs' lease gates
+	fatal   error                // set by carryOut when the agent must stop (raft state not durable)
 	metrics *metrics.Metrics     // Prometheus: events, operations, loop lag; state at scrape
 }
 
@@ -75,9 +79,10 @@ func Run(ctx context.Context, o Options) error {
 		recv: make(chan packet, 1024), reqs: make(chan statusReq), sendErr: map[string]time.Time{}}
 	var self *config.Node
 	var peerNames []string
-	for i, nd := range m.Nodes {
+	members := slices.Concat(m.Nodes, m.Witnesses)
+	for i, nd := range members {
 		if nd.Name == o.Self {
-			self = &m.Nodes[i]
+			self = &members[i]
 			continue
 		}
 		peerNames = append(peerNames, nd.Name)
@@ -86,13 +91,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if self == nil {
-		return fmt.Errorf("node %q is not listed in %s: use --node NAME with one of its nodes", o.Self, m.Path)
+		return fmt.Errorf("node %q is not listed in %s: use --node NAME with one of its nodes or witnesses", o.Self, m.Path)
 	}
-	if m.Quorum.Mode == config.ModeMajority {
-		// config check already validates majority mode and prints its timing
-		// rules; the raft core that runs it is not in this build yet.
-		return fmt.Errorf("%s: quorum.mode majority: this version of the agent runs two_node only (majority mode on raft is being built); use quorum.mode: two_node", m.Path)
-	}
+	witness := slices.ContainsFunc(m.Witnesses, func(w config.Node) bool { return w.Name == o.Self })
 	key, err := authkey.Load(m.KeyFile)
 	if err != nil {
 		return err
@@ -106,6 +107,10 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	saved, err := st.loadLog()
+	if err != nil {
+		return err
+	}
+	raftState, err := st.loadRaft()
 	if err != nil {
 		return err
 	}
@@ -127,9 +132,17 @@ func Run(ctx context.Context, o Options) error {
 	defer a.alerts.Close(alertGrace)
 	// After the dispatcher: a scrape reads its counters.
 	a.metrics = newMetrics(a)
-	agents, err := buildAgents(m, a.log)
-	if err != nil {
-		return err
+	agents := map[string]resource.Agent{}
+	if !witness { // a witness votes and runs nothing
+		if agents, err = buildAgents(m, a.log); err != nil {
+			return err
+		}
+	}
+	if m.Quorum.Mode == config.ModeMajority && !witness {
+		if a.gates, err = newGates(m, a.now, a.log); err != nil {
+			return err
+		}
+		defer a.gates.close()
 	}
 	for i, l := range self.Links {
 		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(l, uint16(m.Port))))
@@ -159,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 	for i, c := range a.conns {
 		go a.read(i, c)
 	}
-	a.core, err = node.New(node.Config{Model: m, Self: o.Self, Incarnation: inc, State: saved}, a.now())
+	a.core, err = node.New(node.Config{Model: m, Self: o.Self, Incarnation: inc, State: saved, Quorum: raftState}, a.now())
 	if err != nil {
 		return err
 	}
@@ -216,6 +229,8 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			a.deliver(p)
 		case r := <-a.exec.results:
 			a.core.Step(a.now(), r)
+		case <-a.refusedGates():
+			a.core.Step(a.now(), node.Paused{}) // our gate lapsed under us: the lease is gone
 		case due := <-tick.C:
 			a.metrics.LoopLag(time.Since(due))
 			if gap := time.Since(lastTick); gap > stall {
@@ -224,6 +239,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 				// letting time pass, or a peer that never stopped talking would
 				// be judged dead.
 				a.log.Warn("agent loop stalled: draining links before judging peers", "gap", gap.Round(time.Millisecond), "expected", period)
+				a.core.Step(a.now(), node.Paused{}) // majority mode: our own lease may have ended meanwhile
 				a.drain(2 * time.Millisecond)
 			}
 			lastTick = time.Now()
@@ -250,6 +266,9 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			return fmt.Errorf("shutdown: resources not released within their stop timeouts; exiting anyway")
 		}
 		if a.carryOut(st) {
+			if a.fatal != nil {
+				return a.fatal
+			}
 			a.log.Info("agent stopped: resources released, peers told")
 			a.events.add(time.Now(), "agent stopped: resources released, peers told")
 			a.events.save(st, true, a.log)
@@ -297,8 +316,22 @@ func (a *Agent) carryOut(st *stateDir) bool {
 		}
 	}
 	a.events.save(st, false, a.log)
+	if rd.PersistQuorum != nil {
+		// Durable before any message of this Ready leaves: a vote or an
+		// ack forgotten in a crash could elect two leaders in one term.
+		if err := st.saveRaft(*rd.PersistQuorum); err != nil {
+			a.fatal = fmt.Errorf("persist raft state: %w (stopping: this node must not vote without it)", err)
+			a.core.Advance()
+			return true
+		}
+	}
 	for _, o := range rd.Messages {
 		a.send(o)
+	}
+	for _, g := range rd.Gates {
+		if a.gates != nil {
+			a.gates.set(g) // before the actions: a grant opens the gate the start announces through
+		}
 	}
 	for _, act := range rd.Actions {
 		a.exec.run(act)
@@ -360,4 +393,13 @@ func (a *Agent) ask(ctx context.Context, unblock bool) (status.Status, error) {
 	case <-ctx.Done():
 		return status.Status{}, fmt.Errorf("agent busy: %w", ctx.Err())
 	}
+}
+
+// refusedGates is the channel of gates whose renewal the kernel refused (nil
+// when there are no gates: a nil channel never delivers).
+func (a *Agent) refusedGates() <-chan string {
+	if a.gates == nil {
+		return nil
+	}
+	return a.gates.refused
 }

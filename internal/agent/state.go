@@ -10,11 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"tandem/internal/quorum"
 	"tandem/internal/statelog"
 )
 
 // StateFormat is the version of the files in state_dir (incarnation,
-// cluster-state.json, events.json). Bump it on any change an older agent
+// cluster-state.json, events.json, raft.json). Bump it on any change an older agent
 // would misread; `tandem version` shows it.
 const StateFormat = 1
 
@@ -104,4 +105,33 @@ func (s *stateDir) saveLog(es []statelog.Entry) error {
 		return err
 	}
 	return s.writeFile("cluster-state.json", b)
+}
+
+// loadRaft reads majority mode's raft state (zero when there is none yet).
+func (s *stateDir) loadRaft() (quorum.Persisted, error) {
+	path := filepath.Join(s.dir, "raft.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return quorum.Persisted{}, nil
+	}
+	if err != nil {
+		return quorum.Persisted{}, fmt.Errorf("state: %w", err)
+	}
+	var p quorum.Persisted
+	if err := json.Unmarshal(b, &p); err != nil {
+		// A voter that forgot its vote could vote twice in a term: refuse
+		// rather than guess (rejoining as a non-voter is not built yet).
+		return quorum.Persisted{}, fmt.Errorf("state %s: %w: raft state is corrupt; this node must not vote with it", path, err)
+	}
+	return p, nil
+}
+
+// saveRaft persists raft's state durably; the caller sends the Ready's
+// messages only after it returns (a vote or an ack must survive a crash).
+func (s *stateDir) saveRaft(p quorum.Persisted) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return s.writeFile("raft.json", b)
 }

@@ -89,6 +89,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "agent API socket (default $TANDEM_SOCKET, else "+config.DefaultSocket+")")
 	root.AddCommand(
 		agentCmd(g),
+		witnessCmd(g),
 		statusCmd(g),
 		configCmd(g),
 		keygenCmd(g),

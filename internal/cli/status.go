@@ -118,6 +118,9 @@ func WriteStatus(w io.Writer, st status.Status, color bool) {
 			links = append(links, s)
 		}
 		name := n.Name
+		if n.Role == "witness" {
+			name += " (witness)"
+		}
 		if n.Self {
 			name += " (self)"
 		}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,7 +31,8 @@ type Spec struct {
 	Prefix      string // namespace prefix, short (interface names are <= 15 chars)
 	Binary      string // tandem binary to run as the agents
 	Nodes       []string
-	Links       int // links per node, 1 or 2
+	Witnesses   []string // majority mode: witnesses, each in a namespace of its own
+	Links       int      // links per node, 1 or 2
 	Stickiness  int
 	Prefer      string // node the group prefers (score PreferScore)
 	PreferScore int
@@ -86,7 +88,7 @@ func Start(ctx context.Context, s Spec) (*Cluster, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	c := &Cluster{Spec: s, Dir: dir, procs: map[string]*exec.Cmd{}, exits: map[string]chan error{}}
-	topo, err := netns.Build(ctx, netns.Spec{Prefix: s.Prefix, Nodes: s.Nodes, Links: s.Links})
+	topo, err := netns.Build(ctx, netns.Spec{Prefix: s.Prefix, Nodes: append(slices.Clone(s.Nodes), s.Witnesses...), Links: s.Links})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("lab: %w", err)
@@ -96,7 +98,7 @@ func Start(ctx context.Context, s Spec) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
-	for _, n := range s.Nodes {
+	for _, n := range append(slices.Clone(s.Nodes), s.Witnesses...) {
 		if err := c.StartAgent(n); err != nil {
 			c.Close()
 			return nil, err
@@ -120,13 +122,24 @@ func (c *Cluster) writeFiles() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "cluster: %s\nkey_file: %s\nport: 694\n", s.Prefix, key)
 	fmt.Fprintf(&b, "timing: {keepalive: %s, warntime: %s, deadtime: %s, initdead: %s}\n", s.Keepalive, s.Deadtime/2, s.Deadtime, s.Initdead)
-	fmt.Fprintf(&b, "quorum: {mode: two_node, wait_for_all: %v}\nnodes:\n", s.WaitForAll)
-	for _, n := range s.Nodes {
-		var links []string
+	links := func(n string) string {
+		var ls []string
 		for l := range s.Links {
-			links = append(links, c.Topo.NodeAddr(n, l).String())
+			ls = append(ls, c.Topo.NodeAddr(n, l).String())
 		}
-		fmt.Fprintf(&b, "  - {name: %s, links: [%s]}\n", n, strings.Join(links, ", "))
+		return strings.Join(ls, ", ")
+	}
+	if len(s.Witnesses) > 0 {
+		b.WriteString("quorum: {mode: majority}\nwitnesses:\n")
+		for _, w := range s.Witnesses {
+			fmt.Fprintf(&b, "  - {name: %s, links: [%s]}\n", w, links(w))
+		}
+		b.WriteString("nodes:\n")
+	} else {
+		fmt.Fprintf(&b, "quorum: {mode: two_node, wait_for_all: %v}\nnodes:\n", s.WaitForAll)
+	}
+	for _, n := range s.Nodes {
+		fmt.Fprintf(&b, "  - {name: %s, links: [%s]}\n", n, links(n))
 	}
 	// The service binds the floating IP (ip_nonlocal_bind is set in the
 	// namespaces) so replies leave from it, as a SIP server should.
@@ -171,6 +184,9 @@ func (c *Cluster) StartAgent(n string) error {
 		return err
 	}
 	cmd := exec.Command(bin, "agent", "--config", c.Config(), "--node", n, "--socket", c.Socket(n), "--state-dir", state)
+	if slices.Contains(c.Spec.Witnesses, n) {
+		cmd = exec.Command(bin, "witness", "--config", c.Config(), "--name", n, "--socket", c.Socket(n), "--state-dir", state)
+	}
 	cmd.Env = append(os.Environ(), "TANDEM_NODE="+n)
 	cmd.Stdout = prefixWriter(c.Spec.Log, n)
 	cmd.Stderr = cmd.Stdout

@@ -24,7 +24,7 @@ func roundDur(d time.Duration) string {
 	return d.Round(time.Millisecond).String()
 }
 
-// Status returns this node's view of the cluster (schema 1). The agent adds
+// Status returns this node's view of the cluster (schema 2). The agent adds
 // what only it knows: packet drops and the event history (wall-clock times,
 // kept across restarts).
 func (n *Node) Status() status.Status {
@@ -41,8 +41,14 @@ func (n *Node) Status() status.Status {
 	}
 	// Nodes.
 	votes := 0
-	for _, nd := range n.m.Nodes {
-		sn := status.Node{Name: nd.Name, Votes: 1, Links: []status.Link{}}
+	for _, nd := range slices.Concat(n.m.Nodes, n.m.Witnesses) {
+		sn := status.Node{Name: nd.Name, Role: "node", Votes: 1, Links: []status.Link{}}
+		if isWitness(n.m, nd.Name) {
+			sn.Role = "witness"
+		}
+		if n.mj != nil && !n.mj.voters[nd.Name] {
+			sn.Votes = 0
+		}
 		if nd.Name == n.self {
 			sn.Self, sn.State, sn.ConfigMatch, sn.Incarnation = true, "online", true, n.inc
 			switch {
@@ -82,6 +88,9 @@ func (n *Node) Status() status.Status {
 				}
 			}
 			sn.Links = append(sn.Links, l)
+		}
+		if sn.Role == "witness" && !n.live(p) {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("witness %s unreachable: losing one more voter stops every resource", p.name))
 		}
 		if n.live(p) && down > 0 {
 			st.Warnings = append(st.Warnings, fmt.Sprintf("%d of %d links to %s down", down, len(p.links), p.name))

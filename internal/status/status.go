@@ -1,12 +1,13 @@
-// Package status holds the shape of `tandem status --json` (schema 1). It is
+// Package status holds the shape of `tandem status --json` (schema 2). It is
 // pure data shared by the core that fills it, the API that serves it and the
 // CLI that prints it; a golden test guards it.
 package status
 
 // Schema is bumped on any change of the JSON shape.
-const Schema = 1
+const Schema = 2
 
-// Status is one agent's view of the cluster.
+// Status is one agent's view of the cluster. Schema 2 added nodes[].role
+// (majority mode's witnesses are listed among the nodes).
 type Status struct {
 	Schema      int        `json:"schema"`
 	Cluster     string     `json:"cluster"`
@@ -36,6 +37,7 @@ type Quorum struct {
 // Node is a cluster member as seen from the answering agent.
 type Node struct {
 	Name        string `json:"name"`
+	Role        string `json:"role"` // "node", or "witness" (votes, never runs resources)
 	Self        bool   `json:"self"`
 	State       string `json:"state"` // online, pending, warn, offline, left, leaving, probing
 	Links       []Link `json:"links"`

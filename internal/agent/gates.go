@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"tandem/internal/config"
+	"tandem/internal/gate"
+	"tandem/internal/node"
+)
+
+// gates drives the floating IPs' nftables gates in majority mode (package
+// gate). One worker per address applies the core's latest wish, so a
+// netlink transaction (~14 ms) never holds up the loop; a renewal the kernel
+// refuses (the element had lapsed) comes back on refused.
+type gates struct {
+	log     *slog.Logger
+	now     func() time.Duration // the core's clock
+	workers map[string]*gateWorker
+	refused chan string
+	wg      sync.WaitGroup
+	stop    context.CancelFunc
+}
+
+type gateWorker struct {
+	g       *gate.Gate
+	mu      sync.Mutex
+	want    *node.Gate      // latest wish not yet applied
+	waiters []chan struct{} // closed once the wish they wait for is applied
+	kick    chan struct{}
+}
+
+// newGates installs a gate for every floating IP, closed: an address is cut
+// off from its first packet until the core grants a lease.
+func newGates(m *config.Model, now func() time.Duration, log *slog.Logger) (*gates, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	gs := &gates{log: log, now: now, workers: map[string]*gateWorker{}, refused: make(chan string, 16), stop: cancel}
+	for _, r := range m.Resources {
+		if r.IP == nil {
+			continue
+		}
+		g, err := gate.New(r.IP.Interface, r.IP.Address.Addr())
+		if err == nil {
+			err = g.Install(ctx)
+		}
+		if err != nil {
+			gs.close()
+			return nil, fmt.Errorf("resource %s: the floating IP's lease gate: %w", r.Name, err)
+		}
+		w := &gateWorker{g: g, kick: make(chan struct{}, 1)}
+		gs.workers[r.Name] = w
+		gs.wg.Add(1)
+		go gs.run(ctx, r.Name, w)
+	}
+	return gs, nil
+}
+
+// set records the core's wish for one gate; the worker applies the latest.
+// A grant is waited for (up to a second): the address's start, dispatched
+// in the same Ready, sends its gratuitous ARP, which a closed gate drops.
+func (gs *gates) set(g node.Gate) {
+	w := gs.workers[g.Resource]
+	if w == nil {
+		return
+	}
+	var done chan struct{}
+	w.mu.Lock()
+	if w.want != nil && w.want.Fresh {
+		g.Fresh = true // a grant not yet applied stays a grant
+	}
+	w.want = &g
+	if g.Fresh {
+		done = make(chan struct{})
+		w.waiters = append(w.waiters, done)
+	}
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	if done != nil {
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			gs.log.Warn("lease gate grant still pending after 1s", "resource", g.Resource)
+		}
+	}
+}
+
+func (gs *gates) run(ctx context.Context, name string, w *gateWorker) {
+	defer gs.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+		}
+		w.mu.Lock()
+		g, waiters := w.want, w.waiters
+		w.want, w.waiters = nil, nil
+		w.mu.Unlock()
+		if g == nil {
+			continue
+		}
+		// The timeout is what is left of the lease now, never what it was
+		// when the core decided: a late renewal cannot outlive the lease.
+		d := g.Until - gs.now()
+		var err error
+		switch {
+		case d < time.Millisecond:
+			err = w.g.Revoke(ctx)
+		case g.Fresh:
+			err = w.g.Grant(ctx, d)
+		default:
+			err = w.g.Renew(ctx, d)
+		}
+		for _, c := range waiters {
+			close(c)
+		}
+		switch {
+		case errors.Is(err, gate.ErrExpired):
+			gs.log.Warn("lease gate had lapsed before its renewal: the address stays cut off until a fresh grant", "resource", name)
+			select {
+			case gs.refused <- name:
+			default:
+			}
+		case err != nil && ctx.Err() == nil:
+			gs.log.Error("lease gate", "resource", name, "err", err)
+		}
+	}
+}
+
+// close stops the workers and removes every gate and the table.
+func (gs *gates) close() {
+	gs.stop()
+	gs.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for name, w := range gs.workers {
+		if err := w.g.Remove(ctx); err != nil {
+			gs.log.Warn("remove lease gate", "resource", name, "err", err)
+		}
+	}
+	if err := gate.RemoveTable(ctx); err != nil {
+		gs.log.Warn("remove lease gate table", "err", err)
+	}
+}

@@ -40,8 +40,6 @@ func (p *pair) cutBetween(a, b string) {
 	p.flight = keep
 }
 
-func (p *pair) dc() string { return p.nodes["a"].Status().DC }
-
 func TestMajorityStartsOnPreferredNodeAndDCFollows(t *testing.T) {
 	p := newMajorityPair(t)
 	p.run(6 * time.Second)

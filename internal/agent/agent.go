@@ -24,6 +24,8 @@ import (
 	"tandem/internal/resource"
 	"tandem/internal/status"
 	"tandem/internal/wire"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options configure an agent run.
@@ -47,35 +49,46 @@ type statusReq struct {
 
 // Agent runs one cluster node.
 type Agent struct {
-	o       Options
-	log     *slog.Logger
-	start   time.Time
-	core    *node.Node
-	sealer  *wire.Sealer
-	opener  *wire.Opener
-	conns   []*net.UDPConn
-	peers   map[string][]netip.AddrPort // peer → address per link
-	exec    *executor
-	alerts  *alert.Dispatcher
-	recv    chan packet
-	reqs    chan statusReq
-	drops   *dropLog
-	events  *history
-	sendErr map[string]time.Time // rate-limits send error lines per peer/link
-	notify  *notifier            // systemd: READY, WATCHDOG from the loop, STOPPING
-	gates   *gates               // majority mode: the floating IPs' lease gates
-	fatal   error                // set by carryOut when the agent must stop (raft state not durable)
-	metrics *metrics.Metrics     // Prometheus: events, operations, loop lag; state at scrape
+	o         Options
+	log       *slog.Logger
+	bootStart time.Duration // CLOCK_BOOTTIME at start: the core's clock counts from it
+	core      *node.Node
+	sealer    *wire.Sealer
+	opener    *wire.Opener
+	conns     []*net.UDPConn
+	peers     map[string][]netip.AddrPort // peer → address per link
+	exec      *executor
+	alerts    *alert.Dispatcher
+	recv      chan packet
+	reqs      chan statusReq
+	drops     *dropLog
+	events    *history
+	sendErr   map[string]time.Time // rate-limits send error lines per peer/link
+	notify    *notifier            // systemd: READY, WATCHDOG from the loop, STOPPING
+	gates     *gates               // majority mode: the floating IPs' lease gates
+	fatal     error                // set by carryOut when the agent must stop (raft state not durable)
+	metrics   *metrics.Metrics     // Prometheus: events, operations, loop lag; state at scrape
 }
 
 // now is the agent's monotonic clock as the core sees it.
-func (a *Agent) now() time.Duration { return time.Since(a.start) }
+// It is CLOCK_BOOTTIME, which keeps counting while the machine is
+// suspended (Go's monotonic clock does not): a lease must not look young
+// after a suspend, and the gap must show as a stall.
+func (a *Agent) now() time.Duration { return bootTime() - a.bootStart }
+
+func bootTime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		panic(fmt.Sprintf("CLOCK_BOOTTIME: %v", err)) // Linux has had it since 2.6.39
+	}
+	return time.Duration(ts.Nano())
+}
 
 // Run runs the agent until ctx is cancelled (SIGTERM), then releases every
 // resource in order, tells the peers and returns.
 func Run(ctx context.Context, o Options) error {
 	m := o.Model
-	a := &Agent{o: o, log: o.Log, start: time.Now(), peers: map[string][]netip.AddrPort{},
+	a := &Agent{o: o, log: o.Log, bootStart: bootTime(), peers: map[string][]netip.AddrPort{},
 		recv: make(chan packet, 1024), reqs: make(chan statusReq), sendErr: map[string]time.Time{}}
 	var self *config.Node
 	var peerNames []string
@@ -219,7 +232,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 	defer tick.Stop()
 	// δ of docs/design.md: a loop turn later than this means we were paused.
 	stall := 2 * m.Timing.Keepalive
-	lastTick := time.Now()
+	lastTick := a.now()
 	shutdown := ctx.Done()
 	var deadline <-chan time.Time
 	a.carryOut(st)
@@ -233,7 +246,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			a.core.Step(a.now(), node.Paused{}) // our gate lapsed under us: the lease is gone
 		case due := <-tick.C:
 			a.metrics.LoopLag(time.Since(due))
-			if gap := time.Since(lastTick); gap > stall {
+			if gap := a.now() - lastTick; gap > stall {
 				// We were paused (SIGSTOP, a VM freeze, starvation): what the
 				// peers sent meanwhile waits in the sockets. Take it in before
 				// letting time pass, or a peer that never stopped talking would
@@ -242,8 +255,8 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 				a.core.Step(a.now(), node.Paused{}) // majority mode: our own lease may have ended meanwhile
 				a.drain(2 * time.Millisecond)
 			}
-			lastTick = time.Now()
-			a.notify.watchdog(lastTick)
+			lastTick = a.now()
+			a.notify.watchdog(time.Now())
 			a.core.Step(a.now(), node.Tick{})
 		case req := <-a.reqs:
 			if req.unblock {

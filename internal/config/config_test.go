@@ -236,3 +236,20 @@ func TestLeaseLimitSuggested(t *testing.T) {
 		t.Fatalf("786ms should break R1")
 	}
 }
+
+// The witness example is valid majority mode, and explains its R2 wait.
+func TestWitnessExample(t *testing.T) {
+	m, err := Load(filepath.Join("..", "..", "examples", "freeswitch-witness.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Quorum.Mode != ModeMajority || m.Voters() != 3 || m.Witnesses[0].Name != "w1" {
+		t.Fatalf("quorum %+v, voters %d, witnesses %+v", m.Quorum, m.Voters(), m.Witnesses)
+	}
+	got := Check(m).String()
+	for _, w := range []string{"R1 ok", "R4 ok", "covers only vip"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("report lacks %q:\n%s", w, got)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"tandem/internal/api"
 	"tandem/internal/authkey"
 	"tandem/internal/config"
+	"tandem/internal/gate"
 	"tandem/internal/metrics"
 	"tandem/internal/node"
 	"tandem/internal/resource"
@@ -147,7 +148,11 @@ func Run(ctx context.Context, o Options) error {
 	a.metrics = newMetrics(a)
 	agents := map[string]resource.Agent{}
 	if !witness { // a witness votes and runs nothing
-		if agents, err = buildAgents(m, a.log); err != nil {
+		var lifetime time.Duration
+		if m.Quorum.Mode == config.ModeMajority {
+			lifetime = gate.Lifetime(m.Timing.Lease)
+		}
+		if agents, err = buildAgents(m, a.log, lifetime); err != nil {
 			return err
 		}
 	}

@@ -25,7 +25,7 @@ func TestBuildAgentsChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = buildAgents(m, slog.New(slog.DiscardHandler))
+	_, err = buildAgents(m, slog.New(slog.DiscardHandler), 0)
 	want := "tandem.yaml:7:18: resources[0].type: init script /etc/init.d/tandem-test-none is not installed here\n" +
 		"tandem.yaml:8:17: resources[1].type: ocf:tandem-test:none is not installed here"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
@@ -39,7 +39,7 @@ func TestBuildAgentsChecks(t *testing.T) {
 	if m, err = config.Parse("tandem.yaml", []byte(src)); err != nil {
 		t.Fatal(err)
 	}
-	ags, err := buildAgents(m, slog.New(slog.DiscardHandler))
+	ags, err := buildAgents(m, slog.New(slog.DiscardHandler), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

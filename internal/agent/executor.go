@@ -19,7 +19,8 @@ import (
 
 // buildAgents makes a resource agent for every configured resource, after
 // CheckAgents (ocf meta-data, installed agents and init scripts).
-func buildAgents(m *config.Model, log *slog.Logger) (map[string]resource.Agent, error) {
+// lifetime, when set, is the floating addresses' backstop (majority mode).
+func buildAgents(m *config.Model, log *slog.Logger, lifetime time.Duration) (map[string]resource.Agent, error) {
 	if err := CheckAgents(context.Background(), m, log); err != nil {
 		return nil, err
 	}
@@ -31,7 +32,9 @@ func buildAgents(m *config.Model, log *slog.Logger) (map[string]resource.Agent, 
 		)
 		switch {
 		case r.IP != nil:
-			ag, err = ip.New(r.Name, *r.IP, log)
+			p := *r.IP
+			p.Lifetime = lifetime
+			ag, err = ip.New(r.Name, p, log)
 		case r.Exec != nil:
 			ag, err = exec.New(r.Name, *r.Exec, log)
 		case r.OCF != nil:

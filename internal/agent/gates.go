@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"tandem/internal/config"
 	"tandem/internal/gate"
@@ -28,6 +31,8 @@ type gates struct {
 
 type gateWorker struct {
 	g       *gate.Gate
+	prefix  netip.Prefix  // the address, for its lifetime backstop
+	lft     time.Duration // ⌈L⌉+1 s
 	mu      sync.Mutex
 	want    *node.Gate      // latest wish not yet applied
 	waiters []chan struct{} // closed once the wish they wait for is applied
@@ -51,7 +56,7 @@ func newGates(m *config.Model, now func() time.Duration, log *slog.Logger) (*gat
 			gs.close()
 			return nil, fmt.Errorf("resource %s: the floating IP's lease gate: %w", r.Name, err)
 		}
-		w := &gateWorker{g: g, kick: make(chan struct{}, 1)}
+		w := &gateWorker{g: g, prefix: r.IP.Address, lft: gate.Lifetime(m.Timing.Lease), kick: make(chan struct{}, 1)}
 		gs.workers[r.Name] = w
 		gs.wg.Add(1)
 		go gs.run(ctx, r.Name, w)
@@ -119,6 +124,15 @@ func (gs *gates) run(ctx context.Context, name string, w *gateWorker) {
 			err = w.g.Grant(ctx, d)
 		default:
 			err = w.g.Renew(ctx, d)
+		}
+		if err == nil && d >= time.Millisecond {
+			// The backstop follows the gate, never the other way round: a
+			// lapsed address is not re-created, only re-added by a start.
+			if l, lerr := netlink.LinkByName(w.g.Interface()); lerr == nil {
+				if lerr := gate.RenewLifetime(nil, l, w.prefix, w.lft); lerr != nil && !errors.Is(lerr, gate.ErrAddressGone) {
+					gs.log.Warn("address lifetime", "resource", name, "err", lerr)
+				}
+			}
 		}
 		for _, c := range waiters {
 			close(c)

@@ -110,6 +110,9 @@ type IPParams struct {
 	ARPCount    int           // gratuitous ARPs / unsolicited NAs on start; default 5
 	ARPInterval time.Duration // between them; default 200ms
 	ARPRefresh  time.Duration // periodic re-announce while active; 0 = off
+	// Lifetime is the address's valid_lft/preferred_lft backstop in
+	// majority mode (0: permanent). The agent sets it, not the file.
+	Lifetime time.Duration
 }
 
 // ExecParams are the validated params of an exec resource. Either Daemon, or

@@ -216,6 +216,22 @@ func (c *Cluster) Pid(n string) int {
 // the address stays as on a crashed machine unless the link is cut too).
 func (c *Cluster) Kill(n string) error { return c.signal(n, syscall.SIGKILL, 5*time.Second) }
 
+// Pause freezes node n's agent (SIGSTOP), or thaws it (SIGCONT): a VM
+// freeze or a stalled process, with the node and its links up.
+func (c *Cluster) Pause(n string, frozen bool) error {
+	c.mu.Lock()
+	cmd := c.procs[n]
+	c.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("lab: agent %s is not running", n)
+	}
+	sig := syscall.SIGCONT
+	if frozen {
+		sig = syscall.SIGSTOP
+	}
+	return cmd.Process.Signal(sig)
+}
+
 // Stop sends SIGTERM (graceful stop) and waits up to timeout for the agent to exit.
 func (c *Cluster) Stop(n string, timeout time.Duration) error {
 	return c.signal(n, syscall.SIGTERM, timeout)

@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"tandem/internal/config"
+	"tandem/internal/gate"
 	"tandem/internal/lab"
 )
 
@@ -111,4 +115,131 @@ func TestMajorityIsolatedOwnerGatedOff(t *testing.T) {
 	}
 	e.logOutages()
 	e.noDoubleAnswers()
+}
+
+// gateOpen reads node n's lease gate for the floating IP.
+func (e *env) gateOpen(n string) bool {
+	e.t.Helper()
+	var ok bool
+	err := e.cl.Topo.Do(n, func() error {
+		g, err := gate.New("eth0", lab.Floating)
+		if err != nil {
+			return err
+		}
+		ok, _, err = g.Valid(e.ctx)
+		return err
+	})
+	if err != nil {
+		return false // no table or set: no gate, closed
+	}
+	return ok
+}
+
+// A frozen agent (kill -STOP) with its node and links up: its gate lapses
+// with its lease, so its address stops answering; the address itself goes
+// with the backstop lifetime; the other node takes over; and after kill
+// -CONT neither the gate nor the address comes back.
+func TestMajorityFrozenAgent(t *testing.T) {
+	e := startMajority(t, "te2mstop")
+	e.waitActive("a")
+	e.observe()
+	e.waitAnswering("a")
+	if !e.gateOpen("a") {
+		t.Fatal("a serves the address but its gate reads closed")
+	}
+	if err := e.cl.Pause("a", true); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	if err := lab.WaitFor(e.ctx, e.deadline, "a's gate lapsed", func() (bool, error) { return !e.gateOpen("a"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a's gate lapsed %v after the freeze (lease 700 ms + one renewal)", time.Since(frozen).Round(time.Millisecond))
+	if err := lab.WaitFor(e.ctx, e.deadline, "a's address gone (backstop lifetime)", func() (bool, error) {
+		has, err := e.cl.HasFloating("a")
+		return !has, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a's address gone %v after the freeze (lifetime ⌈L⌉+1 s = 2 s, reaped within ~1 s)", time.Since(frozen).Round(time.Millisecond))
+	time.Sleep(3*time.Second - time.Since(frozen)) // kill -CONT 3 × deadtime after the freeze
+	grantsBefore := e.logLines("a", "lease granted")
+	if err := e.cl.Pause("a", false); err != nil {
+		t.Fatal(err)
+	}
+	thawed := time.Now()
+	for time.Since(thawed) < 5*time.Second { // bounded: 5 s of watching, 50 ms apart
+		has, err := e.cl.HasFloating("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.logLines("a", "lease granted") > grantsBefore {
+			// A new DC granted a a new lease: from here the group may
+			// legitimately return to a (it is the preferred node).
+			t.Logf("a got a fresh grant %v after kill -CONT; address and gate stayed gone until then", time.Since(thawed).Round(time.Millisecond))
+			break
+		}
+		if has || e.gateOpen("a") {
+			t.Fatalf("%v after kill -CONT, without a new grant: a's address (%v) or gate came back", time.Since(thawed).Round(time.Millisecond), has)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := lab.WaitFor(e.ctx, e.deadline, "the service answers again", func() (bool, error) {
+		return time.Since(e.pr.LastAnswer()) < 100*time.Millisecond && e.pr.LastAnswer().After(thawed), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s answers %v after the thaw", e.pr.Answering(), time.Since(thawed).Round(time.Millisecond))
+	e.logOutages()
+	e.noDoubleAnswers()
+}
+
+// kill -KILL of the active agent alone (node and links up): its service
+// dies with it, its gate lapses, its address goes with the backstop, and b
+// takes over without two MACs ever answering.
+func TestMajorityKilledAgent(t *testing.T) {
+	e := startMajority(t, "te2mkill")
+	e.waitActive("a")
+	e.observe()
+	e.waitAnswering("a")
+	if c := echoProcesses("a"); c != 1 {
+		t.Fatalf("%d echo processes of a before the kill, want 1 (the check below would be blind)", c)
+	}
+	if err := e.cl.Kill("a"); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := lab.WaitFor(e.ctx, e.deadline, "a's gate lapsed and address gone", func() (bool, error) {
+		has, err := e.cl.HasFloating("a")
+		return !has && !e.gateOpen("a"), err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a's gate and address gone %v after the kill", time.Since(killed).Round(time.Millisecond))
+	if err := lab.WaitFor(e.ctx, 5*time.Second, "a's echo service gone with its agent", func() (bool, error) {
+		return echoProcesses("a") == 0, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	took := e.waitAnswering("b")
+	t.Logf("b answers %v after the kill", took.Round(time.Millisecond))
+	e.logOutages()
+	e.noDoubleAnswers()
+}
+
+// echoProcesses counts node n's echo service processes (by command line).
+func echoProcesses(n string) int {
+	dirs, _ := os.ReadDir("/proc")
+	c := 0
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cl := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+		if strings.Contains(cl, " echo --listen ") && strings.HasSuffix(cl, "--name "+n) {
+			c++
+		}
+	}
+	return c
 }

@@ -95,6 +95,11 @@ func (a *Agent) link() (netlink.Link, error) {
 func (a *Agent) addr() *netlink.Addr {
 	pf := a.p.Address
 	ad := &netlink.Addr{IPNet: &net.IPNet{IP: pf.Addr().AsSlice(), Mask: net.CIDRMask(pf.Bits(), pf.Addr().BitLen())}}
+	if secs := int((a.p.Lifetime + time.Second - 1) / time.Second); secs > 0 {
+		// Majority mode's backstop: the address lapses by itself unless the
+		// agent renews it while its lease gate holds.
+		ad.ValidLft, ad.PreferedLft = secs, secs
+	}
 	if pf.Addr().Is4() {
 		ad.Label = a.p.Label
 	} else {

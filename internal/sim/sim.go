@@ -212,6 +212,7 @@ type Sim struct {
 	res     Result
 	groupOf map[string]string
 	kinds   map[string]string // resource → kind
+	script  []scriptOp        // a scripted run's faults (NewScript); nil: random faults
 	// grew is set when something may have become active (a start, a gate
 	// opening): S2 can only break then, since activity only lapses with time.
 	grew    bool
@@ -245,22 +246,7 @@ func New(opt Options) *Sim {
 			s.groupOf[r] = g.Name
 		}
 	}
-	// H of S1 per group: 2·keepalive + δ (2·keepalive) + an operation in
-	// flight when demotion begins + the group's stops, one after another.
-	s.h = map[string]time.Duration{}
-	for _, g := range s.m.Groups {
-		h := 4 * s.m.Timing.Keepalive
-		var inflight time.Duration
-		for _, r := range g.Members {
-			for _, res := range s.m.Resources {
-				if res.Name == r {
-					inflight = max(inflight, res.Ops.StartTimeout, res.Ops.MonitorTimeout)
-					h += res.Ops.StopTimeout
-				}
-			}
-		}
-		s.h[g.Name] = h + inflight
-	}
+	s.computeH()
 	links := len(s.m.Nodes[0].Links)
 	all := slices.Concat(s.m.Nodes, s.m.Witnesses)
 	s.blocked = make([][][]bool, len(all))
@@ -369,7 +355,11 @@ func (s *Sim) Run() Result {
 	for i := range s.nodes {
 		s.boot(i, true)
 	}
-	s.scheduleFault(s.randDur(2*time.Second, 6*time.Second))
+	if s.script != nil {
+		s.scheduleScript(s.script)
+	} else {
+		s.scheduleFault(s.randDur(2*time.Second, 6*time.Second))
+	}
 	end := s.opt.Duration
 	for s.q.Len() > 0 && s.res.Violation == "" {
 		e := heap.Pop(&s.q).(*event)
@@ -498,7 +488,7 @@ func (s *Sim) afterStep(i int) {
 	n := s.nodes[i]
 	s.observeMembership(i)
 	rd := n.core.Ready()
-	if (len(rd.Actions) > 0 || len(rd.Messages) > 0 || len(rd.Gates) > 0) && s.rng.IntN(400) == 0 {
+	if s.script == nil && (len(rd.Actions) > 0 || len(rd.Messages) > 0 || len(rd.Gates) > 0) && s.rng.IntN(400) == 0 {
 		cp := rd
 		n.pendingReady, n.decidedAt = &cp, s.local(n)
 		n.core.Advance()
@@ -625,7 +615,9 @@ func (s *Sim) dispatch(i int, a node.Action) {
 		}
 	}
 	d := s.randDur(time.Millisecond, s.m.Resources[0].Ops.StartTimeout/40)
-	if a.Op == ownership.OpStop && s.rng.IntN(10) == 0 {
+	if s.script != nil {
+		d = 5 * time.Millisecond
+	} else if a.Op == ownership.OpStop && s.rng.IntN(10) == 0 {
 		d = s.randDur(d, a.Timeout*9/10) // a slow stop that still makes it in time
 		s.res.Coverage["slow-stop"]++
 	}
@@ -979,4 +971,53 @@ func interesting(msg string) bool {
 		}
 	}
 	return false
+}
+
+// NewScript builds a run that replays a fault script (see script.go)
+// instead of drawing faults: the form a bug the generator found keeps.
+func NewScript(opt Options, script []string) (*Sim, error) {
+	s := New(opt)
+	names, witnesses := layoutMembers(opt.Layout)
+	ops, err := parseScript(script, slices.Concat(names, witnesses))
+	if err != nil {
+		return nil, err
+	}
+	s.script = ops
+	s.m = s.scriptModel()
+	s.kinds, s.groupOf, s.members = map[string]string{}, map[string]string{}, map[string][]string{}
+	for _, r := range s.m.Resources {
+		s.kinds[r.Name] = r.Kind
+	}
+	for _, g := range s.m.Groups {
+		s.members[g.Name] = g.Members
+		for _, r := range g.Members {
+			s.groupOf[r] = g.Name
+		}
+	}
+	s.computeH()
+	s.loss, s.dup, s.jitter = 0, 0, 0
+	for _, n := range s.nodes {
+		n.rate = 1
+	}
+	return s, nil
+}
+
+// computeH sets H of S1 per group from the model.
+func (s *Sim) computeH() {
+	// H of S1 per group: 2·keepalive + δ (2·keepalive) + an operation in
+	// flight when demotion begins + the group's stops, one after another.
+	s.h = map[string]time.Duration{}
+	for _, g := range s.m.Groups {
+		h := 4 * s.m.Timing.Keepalive
+		var inflight time.Duration
+		for _, r := range g.Members {
+			for _, res := range s.m.Resources {
+				if res.Name == r {
+					inflight = max(inflight, res.Ops.StartTimeout, res.Ops.MonitorTimeout)
+					h += res.Ops.StopTimeout
+				}
+			}
+		}
+		s.h[g.Name] = h + inflight
+	}
 }

@@ -100,7 +100,14 @@ func reportCoverage(t *testing.T, cov Coverage, required []string) {
 //	default seed 69: demotion waited for a hung start on another member before
 //	                 dropping the address (ownership TestDemoteDoesNotWaitForOtherMembers)
 //
-// They are inside 1..2000, so every CI run replays them.
+// They are inside 1..2000, so every CI run replays them. Majority mode:
+//
+//	two_plus_witness seed 13: two proposals for one group in flight; both
+//	                 committed, two holders (one change per group in flight now)
+//	three seed 6:    a node that missed its reassignment used a later lease
+//	                 (grants carry the commit index; testdata/scenarios/stale_log_lease.txt)
+//	three seed 2:    a restarted agent's gate reopened for an address no longer
+//	                 assigned to it (gates per address; testdata/scenarios/crashed_agent_address.txt)
 
 // TestSim runs the fixed seeds (CI) or replays one (-seed=N).
 func TestSim(t *testing.T) {

@@ -143,3 +143,25 @@ func TestMajorityGracefulHandOff(t *testing.T) {
 	}
 	t.Logf("hand-off started %v", start)
 }
+
+// Seed 13 of the 2 + witness layout: with a change for a group in flight,
+// the DC proposes nothing else for it until that change is applied — two
+// entries committed in turn once gave the group to two nodes.
+func TestMajorityOneChangePerGroupInFlight(t *testing.T) {
+	p := newMajorityPair(t)
+	p.run(6 * time.Second)
+	a := p.nodes["a"]
+	if !a.mj.q.IsDC(p.now) {
+		t.Fatal("a is not the DC")
+	}
+	// As if "voice → b" had been proposed and not applied yet, while the
+	// placement (stickiness, preference) now says a.
+	a.mj.assign["voice"] = assignment{}
+	a.mj.proposed["voice"] = "b"
+	p.log = nil
+	a.Step(p.now, Tick{})
+	p.drain("a")
+	if p.logged("DC proposes voice") {
+		t.Fatalf("a second change for voice went out while one was in flight:\n%s", p.tail())
+	}
+}

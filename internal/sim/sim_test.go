@@ -103,7 +103,8 @@ func reportCoverage(t *testing.T, cov Coverage, required []string) {
 // They are inside 1..2000, so every CI run replays them. Majority mode:
 //
 //	two_plus_witness seed 13: two proposals for one group in flight; both
-//	                 committed, two holders (one change per group in flight now)
+//	                 committed, two holders (one change per group in flight now;
+//	                 node TestMajorityOneChangePerGroupInFlight)
 //	three seed 6:    a node that missed its reassignment used a later lease
 //	                 (grants carry the commit index; testdata/scenarios/stale_log_lease.txt)
 //	three seed 2:    a restarted agent's gate reopened for an address no longer

@@ -231,39 +231,50 @@ func (a *Agent) read(link int, c *net.UDPConn) {
 
 func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 	m := a.o.Model
-	period := min(m.Timing.Keepalive/4, 25*time.Millisecond)
-	period = max(period, time.Millisecond)
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	// δ of docs/design.md: a loop turn later than this means we were paused.
+	// The loop sleeps until the core's next deadline (a heartbeat, a
+	// failure-detector or monitor deadline), at most a keepalive: an idle
+	// agent wakes about once per keepalive, not at a fixed fast rate.
+	wake := time.NewTimer(0)
+	defer wake.Stop()
+	nextWake := func() {
+		d := a.core.NextDeadline() - a.now()
+		wake.Reset(min(max(d, 500*time.Microsecond), m.Timing.Keepalive))
+	}
+	// δ of docs/design.md: the loop never waits longer than a keepalive, so
+	// a gap of 2·keepalive between turns means it was paused (SIGSTOP, a VM
+	// freeze, starvation).
 	stall := 2 * m.Timing.Keepalive
-	lastTick := a.now()
+	lastTurn := a.now()
+	turn := func() {
+		if gap := a.now() - lastTurn; gap > stall {
+			// What the peers sent meanwhile waits in the sockets: take it in
+			// before letting time pass, or a peer that never stopped talking
+			// would be judged dead. Our own lease may have ended meanwhile.
+			a.log.Warn("agent loop stalled: draining links before judging peers", "gap", gap.Round(time.Millisecond), "expected", m.Timing.Keepalive)
+			a.core.Step(a.now(), node.Paused{})
+			a.drain(2 * time.Millisecond)
+		}
+	}
 	shutdown := ctx.Done()
 	var deadline <-chan time.Time
 	a.carryOut(st)
 	for {
 		select {
 		case p := <-a.recv:
+			turn()
 			a.deliver(p)
 		case r := <-a.exec.results:
+			turn()
 			a.core.Step(a.now(), r)
 		case <-a.refusedGates():
+			turn()
 			a.core.Step(a.now(), node.Paused{}) // our gate lapsed under us: the lease is gone
-		case due := <-tick.C:
+		case due := <-wake.C:
 			a.metrics.LoopLag(time.Since(due))
-			if gap := a.now() - lastTick; gap > stall {
-				// We were paused (SIGSTOP, a VM freeze, starvation): what the
-				// peers sent meanwhile waits in the sockets. Take it in before
-				// letting time pass, or a peer that never stopped talking would
-				// be judged dead.
-				a.log.Warn("agent loop stalled: draining links before judging peers", "gap", gap.Round(time.Millisecond), "expected", period)
-				a.core.Step(a.now(), node.Paused{}) // majority mode: our own lease may have ended meanwhile
-				a.drain(2 * time.Millisecond)
-			}
-			lastTick = a.now()
-			a.notify.watchdog(time.Now())
+			turn()
 			a.core.Step(a.now(), node.Tick{})
 		case req := <-a.reqs:
+			turn()
 			if req.unblock {
 				a.core.Step(a.now(), node.Unblock{})
 			}
@@ -272,6 +283,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			s.Events = a.events.last(64)
 			req.reply <- s
 		case <-shutdown:
+			turn()
 			shutdown = nil
 			a.notify.stopping("stopping: releasing resources in order, then telling the peers")
 			a.core.Step(a.now(), node.Shutdown{})
@@ -292,6 +304,9 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			a.events.save(st, true, a.log)
 			return nil
 		}
+		lastTurn = a.now()
+		a.notify.watchdog(time.Now())
+		nextWake()
 	}
 }
 

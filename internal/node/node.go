@@ -307,6 +307,33 @@ func (n *Node) Step(now time.Duration, in Input) {
 	n.heartbeats()
 }
 
+// NextDeadline is when the core next needs a Tick if no other input comes
+// first: the next heartbeat, a failure-detector deadline, a monitor or an
+// announcement due; in majority mode also the lease's end and at most a
+// keepalive away (lease rounds and raft's ticks). The agent sleeps until then.
+func (n *Node) NextDeadline() time.Duration {
+	if n.sendNow {
+		return n.now
+	}
+	d := n.nextBeat
+	if t, ok := n.det.NextDeadline(); ok {
+		d = min(d, t)
+	}
+	for _, t := range n.monitorAt {
+		d = min(d, t)
+	}
+	for _, t := range n.announce {
+		d = min(d, t)
+	}
+	if n.mj != nil {
+		d = min(d, n.now+n.m.Timing.Keepalive)
+		if end := n.mj.q.LeaseEnd(); end > n.now {
+			d = min(d, end)
+		}
+	}
+	return max(d, n.now)
+}
+
 // Ready returns what to do now; call Advance once it is carried out.
 func (n *Node) Ready() Ready { return n.rd }
 

@@ -518,3 +518,31 @@ func TestEventsQuorumAndSplitBrain(t *testing.T) {
 		t.Errorf("quorum events though wait_for_all holds only at start:\n%s", strings.Join(p.events, "\n"))
 	}
 }
+
+// The agent sleeps until NextDeadline: it must never be past the next
+// heartbeat, and a Tick there must not find anything overdue.
+func TestNextDeadline(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	a := p.nodes["a"]
+	d := a.NextDeadline()
+	if d < p.now || d > p.now+p.m.Timing.Keepalive {
+		t.Fatalf("next deadline %v, now %v: want within a keepalive", d, p.now)
+	}
+	// Crash b: a's next deadline is b's warn, then its death, exactly.
+	p.crash("b", true)
+	var warnAt time.Duration
+	for range 2000 {
+		p.run(time.Millisecond)
+		if a.PeerState("b") == "warn" {
+			warnAt = p.now
+			break
+		}
+	}
+	if warnAt == 0 {
+		t.Fatal("b never went warn")
+	}
+	if nd := a.NextDeadline(); nd > warnAt+p.m.Timing.Deadtime-p.m.Timing.Warntime {
+		t.Fatalf("after warn at %v the next deadline %v is past b's death", warnAt, nd)
+	}
+}

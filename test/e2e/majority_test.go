@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +23,9 @@ func majoritySpec(prefix string) lab.Spec {
 }
 
 // startMajority is start with the correctness deadline of majority mode's
-// R6 bound (election + R2 wait + starts), not two_node's.
+// R6 bound (election + R2 wait + starts), not two_node's, and a watcher
+// that reads both nodes' lease gates every 10 ms: two live gates at once
+// fail the test when it ends.
 func startMajority(t *testing.T, prefix string) *env {
 	e := start(t, majoritySpec(prefix))
 	m, err := config.Load(e.cl.Config())
@@ -30,6 +33,32 @@ func startMajority(t *testing.T, prefix string) *env {
 		t.Fatal(err)
 	}
 	e.deadline = 5*config.MajorityBound(m, m.Groups[0]).Bound + 5*time.Second
+	ctx, cancel := context.WithCancel(e.ctx)
+	var both []time.Duration
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if e.gateOpen("a") && e.gateOpen("b") {
+				both = append(both, time.Since(start))
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if len(both) > 0 {
+			t.Errorf("both nodes had a live lease gate at %v", both)
+		}
+	})
 	return e
 }
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"time"
 
 	"tandem/internal/config"
@@ -14,6 +15,76 @@ func (s *Sim) check() {
 		s.grew = false
 		s.checkS2()
 	}
+	if s.opt.Layout.Majority() && s.now-s.l1Checked >= 100*time.Millisecond {
+		s.l1Checked = s.now
+		s.checkL1()
+	}
+}
+
+// checkL1 is L1 in its plainest case: once everything has been quiet —
+// every member up and running, no partition, spike or injected failure, no
+// failed stop, no ban — for longer than a group's R6 bound (plus 2 s of
+// slack for the first starts), every group runs on exactly one node.
+func (s *Sim) checkL1() {
+	for _, n := range s.nodes {
+		if !n.up || n.paused || n.failStart || n.failStop || n.failMonitor || n.hang || len(n.held) > 0 {
+			return
+		}
+		for _, f := range n.stopFailed {
+			if f {
+				return
+			}
+		}
+	}
+	for a := range s.blocked {
+		for b := range s.blocked[a] {
+			if s.partlyCut(a, b) {
+				return
+			}
+		}
+	}
+	if len(s.spike) > 0 {
+		return
+	}
+	quiet := s.now - s.lastFault
+	for _, g := range s.m.Groups {
+		bound := config.MajorityBound(s.m, g).Bound + 2*time.Second
+		if quiet < bound {
+			continue
+		}
+		if s.banned(g) {
+			continue // a start failed somewhere: the scheduler may have no eligible node left
+		}
+		s.res.Coverage["l1-checked"]++
+		var holders []string
+		for _, n := range s.nodes {
+			all := true
+			for _, r := range g.Members {
+				all = all && s.isActive(n, r)
+			}
+			if all {
+				holders = append(holders, n.name)
+			}
+		}
+		if len(holders) != 1 {
+			s.fail("L1: %s runs on %v after %v of quiet (R6 bound %v)", g.Name, holders, quiet.Round(time.Millisecond), bound-2*time.Second)
+			return
+		}
+	}
+}
+
+// banned reports whether any node holds a fail count for a member of g.
+func (s *Sim) banned(g config.Group) bool {
+	for _, n := range s.nodes {
+		st := n.core.Status()
+		for _, r := range st.Resources {
+			if len(r.FailCounts) > 0 && slices.Contains(g.Members, r.Name) {
+				return true
+			}
+		}
+		return false // every node holds the same state log once quiet
+	}
+	return false
 }
 
 // isActive is active(R, N) of docs/design.md on the simulator's ground

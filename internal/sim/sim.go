@@ -107,7 +107,7 @@ var Classes = []string{
 }
 
 // MajorityClasses are the classes only majority layouts can exercise.
-var MajorityClasses = []string{"pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
+var MajorityClasses = []string{"calm", "l1-checked", "pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
 
 // event kinds
 type kind int
@@ -221,6 +221,9 @@ type Sim struct {
 	// lastHeal is when a partition last ended: a death declared within
 	// deadtime of it is not a false death.
 	lastHeal time.Duration
+	// lastFault is when anything was last injected, healed or rebooted, and
+	// l1Checked when L1 was last evaluated (every 100 ms of quiet).
+	lastFault, l1Checked time.Duration
 }
 
 // New builds a run from opt: a random two_node cluster drawn from the seed.
@@ -402,6 +405,7 @@ func (s *Sim) tickEvery() time.Duration { return max(s.m.Timing.Keepalive/4, tim
 
 func (s *Sim) handle(e *event) {
 	if e.kind == evFault {
+		s.lastFault = s.now
 		e.fault()
 		return
 	}
@@ -744,6 +748,7 @@ func (s *Sim) resume(i int) {
 	n := s.nodes[i]
 	n.paused = false
 	n.lastResume = s.now
+	s.lastFault = s.now
 	s.logf("%s resumes (%d queued)", n.name, len(n.held))
 	if rd := n.pendingReady; rd != nil {
 		n.pendingReady = nil
@@ -787,6 +792,9 @@ func (s *Sim) resume(i int) {
 		// Each of these is an event of its own for the invariants: in the
 		// agent, real time passes between them (an nftables call is ~14 ms).
 		s.check()
+	}
+	if !n.up {
+		return // a graceful stop finished among them: the agent has exited
 	}
 	n.core.Step(s.local(n), node.Tick{})
 	s.afterStep(i)
@@ -835,9 +843,33 @@ func (s *Sim) kindOf(r string) string { return s.kinds[r] }
 // scheduleFault draws the next fault and when it happens.
 func (s *Sim) scheduleFault(after time.Duration) {
 	s.push(&event{at: s.now + after, kind: evFault, fault: func() {
+		if s.opt.Layout.Majority() && s.rng.IntN(6) == 0 {
+			// A calm: every fault cleared for long enough that L1 must hold.
+			s.calm()
+			s.scheduleFault(s.randDur(12*time.Second, 20*time.Second))
+			return
+		}
 		s.injectFault()
 		s.scheduleFault(s.randDur(time.Second, 8*time.Second))
 	}})
+}
+
+// calm clears every standing fault: links, spikes and injected failures.
+// Down nodes come back by themselves (their restart is already scheduled).
+func (s *Sim) calm() {
+	for a := range s.blocked {
+		for b := range s.blocked[a] {
+			for l := range s.blocked[a][b] {
+				s.blocked[a][b][l] = false
+			}
+		}
+	}
+	clear(s.spike)
+	for _, n := range s.nodes {
+		n.failStart, n.failStop, n.failMonitor, n.hang = false, false, false, false
+	}
+	s.res.Coverage["calm"]++
+	s.logf("calm: every fault cleared")
 }
 
 func (s *Sim) injectFault() {

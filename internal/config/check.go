@@ -37,6 +37,12 @@ func FalseDeathChance(t Timing, links int, p float64) float64 {
 func Bound(m *Model, g Group) GroupBound {
 	b := GroupBound{Group: g.Name, Bound: m.Timing.Deadtime + m.Timing.Keepalive}
 	parts := []string{fmt.Sprintf("deadtime %v", m.Timing.Deadtime), fmt.Sprintf("loop %v", m.Timing.Keepalive)}
+	return b.withStarts(m, g, parts)
+}
+
+// withStarts adds each member's start timeout, in group order, and the
+// explanation.
+func (b GroupBound) withStarts(m *Model, g Group, parts []string) GroupBound {
 	for _, name := range g.Members {
 		for _, r := range m.Resources {
 			if r.Name == name {
@@ -61,16 +67,7 @@ func MajorityBound(m *Model, g Group) GroupBound {
 	b := GroupBound{Group: g.Name, Bound: 2*t.ElectionTimeout() + 2*t.RTTMax() + wait + t.Keepalive}
 	parts := []string{fmt.Sprintf("election ≤ %v", 2*t.ElectionTimeout()+2*t.RTTMax()),
 		fmt.Sprintf("R2 wait %v (S %v)", wait, stop), fmt.Sprintf("loop %v", t.Keepalive)}
-	for _, name := range g.Members {
-		for _, r := range m.Resources {
-			if r.Name == name {
-				b.Bound += r.Ops.StartTimeout
-				parts = append(parts, fmt.Sprintf("start %s ≤ %v", name, r.Ops.StartTimeout))
-			}
-		}
-	}
-	b.Explain = strings.Join(parts, " + ")
-	return b
+	return b.withStarts(m, g, parts)
 }
 
 // Check explains a validated model.

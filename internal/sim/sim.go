@@ -238,18 +238,9 @@ func New(opt Options) *Sim {
 		opt.TraceLen = 60
 	}
 	s := &Sim{opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0x7a6d)), res: Result{Seed: opt.Seed, Coverage: Coverage{}},
-		groupOf: map[string]string{}, members: map[string][]string{}, kinds: map[string]string{}, spike: map[[2]int]time.Duration{}}
+		spike: map[[2]int]time.Duration{}}
 	s.m = s.model()
-	for _, r := range s.m.Resources {
-		s.kinds[r.Name] = r.Kind
-	}
-	for _, g := range s.m.Groups {
-		s.members[g.Name] = g.Members
-		for _, r := range g.Members {
-			s.groupOf[r] = g.Name
-		}
-	}
-	s.computeH()
+	s.indexModel()
 	links := len(s.m.Nodes[0].Links)
 	all := slices.Concat(s.m.Nodes, s.m.Witnesses)
 	s.blocked = make([][][]bool, len(all))
@@ -1016,6 +1007,16 @@ func NewScript(opt Options, script []string) (*Sim, error) {
 	}
 	s.script = ops
 	s.m = s.scriptModel()
+	s.indexModel()
+	s.loss, s.dup, s.jitter = 0, 0, 0
+	for _, n := range s.nodes {
+		n.rate = 1
+	}
+	return s, nil
+}
+
+// indexModel derives the lookups and S1's H from the model.
+func (s *Sim) indexModel() {
 	s.kinds, s.groupOf, s.members = map[string]string{}, map[string]string{}, map[string][]string{}
 	for _, r := range s.m.Resources {
 		s.kinds[r.Name] = r.Kind
@@ -1027,11 +1028,6 @@ func NewScript(opt Options, script []string) (*Sim, error) {
 		}
 	}
 	s.computeH()
-	s.loss, s.dup, s.jitter = 0, 0, 0
-	for _, n := range s.nodes {
-		n.rate = 1
-	}
-	return s, nil
 }
 
 // computeH sets H of S1 per group from the model.

@@ -107,7 +107,7 @@ func (n *Node) Status() status.Status {
 			st.Quorum.WaitingFor = append(st.Quorum.WaitingFor, p.name)
 		}
 	}
-	st.Quorum.Quorate = len(st.Quorum.WaitingFor) == 0
+	st.Quorum.Quorate = n.quorate()
 	if n.mj != nil {
 		st.Quorum.Votes, st.Quorum.Expected, st.Quorum.WaitingFor = 0, len(n.mj.voters), []string{}
 		for name := range n.mj.voters {
@@ -115,7 +115,6 @@ func (n *Node) Status() status.Status {
 				st.Quorum.Votes++
 			}
 		}
-		st.Quorum.Quorate = n.leaseValid()
 		if !st.Quorum.Quorate {
 			st.Warnings = append(st.Warnings, "no lease: this node runs nothing until the DC grants one")
 		}

@@ -201,29 +201,41 @@ func defaultSpec(prefix string) lab.Spec {
 	return lab.Spec{Prefix: prefix, Stickiness: 100, Prefer: "a", PreferScore: 50, WaitForAll: true}
 }
 
-func TestHardFailure(t *testing.T) {
-	e := start(t, defaultSpec("te2hard"))
-	e.waitActive("a")
+// serving waits until n holds the group, starts the observers and waits
+// until n answers through the floating IP: every case starts so.
+func (e *env) serving(n string) {
+	e.t.Helper()
+	e.waitActive(n)
 	e.observe()
-	e.waitAnswering("a")
-	if err := e.cl.Topo.SetLink("a", 0, false); err != nil {
-		t.Fatal(err)
+	e.waitAnswering(n)
+}
+
+// hardFailure cuts n's link and SIGKILLs its agent, then waits for
+// survivor to answer and hold the group, and checks no two MACs answered.
+func (e *env) hardFailure(n, survivor string) {
+	e.t.Helper()
+	if err := e.cl.Topo.SetLink(n, 0, false); err != nil {
+		e.t.Fatal(err)
 	}
-	if err := e.cl.Kill("a"); err != nil {
-		t.Fatal(err)
+	if err := e.cl.Kill(n); err != nil {
+		e.t.Fatal(err)
 	}
-	took := e.waitAnswering("b")
-	t.Logf("b answers %v after the kill", took.Round(time.Millisecond))
-	e.waitActive("b")
+	took := e.waitAnswering(survivor)
+	e.t.Logf("%s answers %v after the kill", survivor, took.Round(time.Millisecond))
+	e.waitActive(survivor)
 	e.logOutages()
 	e.noDoubleAnswers()
 }
 
+func TestHardFailure(t *testing.T) {
+	e := start(t, defaultSpec("te2hard"))
+	e.serving("a")
+	e.hardFailure("a", "b")
+}
+
 func TestGracefulStop(t *testing.T) {
 	e := start(t, defaultSpec("te2grace"))
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
+	e.serving("a")
 	if err := e.cl.Stop("a", 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -338,9 +350,7 @@ func TestStartFailureMovesGroup(t *testing.T) {
 
 func TestSplitThenHeal(t *testing.T) {
 	e := start(t, defaultSpec("te2split"))
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
+	e.serving("a")
 	if err := e.cl.Topo.Block("a", "b", true); err != nil {
 		t.Fatal(err)
 	}
@@ -372,9 +382,7 @@ func TestSplitThenHeal(t *testing.T) {
 // The detector must fire when the address really is on two nodes.
 func TestNegativeControlDoubleHolder(t *testing.T) {
 	e := start(t, defaultSpec("te2neg"))
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
+	e.serving("a")
 	if err := e.cl.Topo.AddAddr("b", netip.PrefixFrom(lab.Floating, 24)); err != nil {
 		t.Fatal(err)
 	}

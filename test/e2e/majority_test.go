@@ -64,9 +64,7 @@ func startMajority(t *testing.T, prefix string) *env {
 
 func TestMajorityStartsAndWitnessRunsNothing(t *testing.T) {
 	e := startMajority(t, "te2mstart")
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
+	e.serving("a")
 	e.exactlyOne("a")
 	if has, err := e.cl.HasFloating("w"); err != nil || has {
 		t.Fatalf("the witness holds the floating IP (%v, %v)", has, err)
@@ -85,29 +83,15 @@ func TestMajorityStartsAndWitnessRunsNothing(t *testing.T) {
 // passed; two MACs never answer for the address.
 func TestMajorityHardFailure(t *testing.T) {
 	e := startMajority(t, "te2mhard")
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
-	if err := e.cl.Topo.SetLink("a", 0, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.cl.Kill("a"); err != nil {
-		t.Fatal(err)
-	}
-	took := e.waitAnswering("b")
-	t.Logf("b answers %v after the kill (majority: election + R2 wait)", took.Round(time.Millisecond))
-	e.waitActive("b")
-	e.logOutages()
-	e.noDoubleAnswers()
+	e.serving("a")
+	e.hardFailure("a", "b") // after the election and the R2 wait
 }
 
 // Cutting only the link between the nodes, while both still reach the
 // witness, moves nothing: b neither takes the address nor answers.
 func TestMajorityNodeLinkCutMovesNothing(t *testing.T) {
 	e := startMajority(t, "te2mcut")
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
+	e.serving("a")
 	if err := e.cl.Topo.Block("a", "b", true); err != nil {
 		t.Fatal(err)
 	}
@@ -128,9 +112,7 @@ func TestMajorityNodeLinkCutMovesNothing(t *testing.T) {
 // over — and no 10 ms window has two MACs answering ARP.
 func TestMajorityIsolatedOwnerGatedOff(t *testing.T) {
 	e := startMajority(t, "te2miso")
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
+	e.serving("a")
 	for _, o := range []string{"b", "w"} {
 		if err := e.cl.Topo.Block("a", o, true); err != nil {
 			t.Fatal(err)
@@ -170,9 +152,7 @@ func (e *env) gateOpen(n string) bool {
 // -CONT neither the gate nor the address comes back.
 func TestMajorityFrozenAgent(t *testing.T) {
 	e := startMajority(t, "te2mstop")
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
+	e.serving("a")
 	if !e.gateOpen("a") {
 		t.Fatal("a serves the address but its gate reads closed")
 	}
@@ -228,9 +208,7 @@ func TestMajorityFrozenAgent(t *testing.T) {
 // takes over without two MACs ever answering.
 func TestMajorityKilledAgent(t *testing.T) {
 	e := startMajority(t, "te2mkill")
-	e.waitActive("a")
-	e.observe()
-	e.waitAnswering("a")
+	e.serving("a")
 	if c := echoProcesses("a"); c != 1 {
 		t.Fatalf("%d echo processes of a before the kill, want 1 (the check below would be blind)", c)
 	}

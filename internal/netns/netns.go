@@ -1,9 +1,12 @@
 // Package netns builds a small network of test hosts on this machine: one
 // network namespace per node plus an observer, joined by veth pairs to
 // bridges in a "switch" namespace (one bridge per link). The demo and the
-// end-to-end tests run real agents in it. Addresses come from
-// 198.18.0.0/15 (link i is 198.18.i.0/24); everything is removed on Close,
-// and Cleanup removes what a crashed earlier run left behind.
+// end-to-end tests run real agents in it and break it as a real network
+// breaks: a host's switch port goes down (SetLink), or the switch drops
+// every frame between two hosts (Block: nftables rules on their MACs).
+// Addresses come from 198.18.0.0/15 (link i is 198.18.i.0/24); everything
+// is removed on Close, and Cleanup removes what a crashed earlier run left
+// behind.
 package netns
 
 import (
@@ -16,11 +19,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -308,34 +314,136 @@ func (t *Topology) index(host string) int {
 	return -1
 }
 
-// Block cuts (or restores) all traffic between nodes a and b on every link
-// while both still reach the observer: blackhole routes to each other's
-// addresses in both namespaces, a symmetric partition.
+// CutTable is the nftables table (family bridge) in the switch namespace
+// that holds Block's cuts.
+const CutTable = "netns_cut"
+
+// Block cuts (or restores) all traffic between hosts a and b (nodes,
+// witnesses or the observer) on every link they share, while both still
+// reach everyone else. The cut is made where a real one would be, at the
+// switch: a base chain of its own per pair, cut_A_B (names sorted), on the
+// bridge forward hook of the table `bridge netns_cut` in the switch
+// namespace, whose rules, per link and per direction, drop
+//
+//   - frames from the sender's MAC to the receiver's MAC (the MAC pair), and
+//   - the copies of the sender's broadcast and multicast frames (ARP
+//     requests, gratuitous ARP) that the bridge floods out of the
+//     receiver's port,
+//
+// so nothing either host sends arrives at the other, and no frame between
+// any other two hosts matches. The hosts' own namespaces are not touched:
+// their routes and neighbour tables stay as they were, and the loss is
+// silent, as on a real network. Unblocking deletes the pair's chain and with
+// it exactly those rules; cutting a cut pair again, or restoring one that is
+// not cut, changes nothing. Close removes the switch namespace and
+// everything in it.
 func (t *Topology) Block(a, b string, blocked bool) error {
-	for _, pair := range [][2]string{{a, b}, {b, a}} {
-		h, err := t.host(pair[0])
-		if err != nil {
-			return err
+	if a == b {
+		return fmt.Errorf("netns: block %s from itself", a)
+	}
+	if b < a {
+		a, b = b, a
+	}
+	policy := nftables.ChainPolicyAccept
+	chain := &nftables.Chain{Name: "cut_" + a + "_" + b, Table: &nftables.Table{Name: CutTable, Family: nftables.TableFamilyBridge},
+		Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &policy}
+	c, err := nftables.New(nftables.WithNetNSFd(int(t.sw)))
+	if err != nil {
+		return fmt.Errorf("netns: block %s–%s: %w", a, b, err)
+	}
+	if !blocked {
+		c.DelChain(chain)
+		if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("netns: unblock %s–%s: %w", a, b, err)
 		}
-		hh, err := netlink.NewHandleAt(h)
-		if err != nil {
-			return err
-		}
-		for l := range t.spec.Links {
-			r := &netlink.Route{Dst: ipnet(netip.PrefixFrom(t.NodeAddr(pair[1], l), 32)), Type: unix.RTN_BLACKHOLE}
-			if blocked {
-				err = hh.RouteAdd(r)
-			} else {
-				err = hh.RouteDel(r)
+		return nil
+	}
+	ea, err := t.ends(a)
+	if err != nil {
+		return err
+	}
+	eb, err := t.ends(b)
+	if err != nil {
+		return err
+	}
+	c.AddTable(chain.Table)
+	c.AddChain(chain)
+	c.FlushChain(chain) // a second Block replaces the rules, never doubles them
+	for l := range min(len(ea), len(eb)) {
+		for _, d := range [][2]end{{ea[l], eb[l]}, {eb[l], ea[l]}} {
+			for _, r := range cutRules(chain, d[0], d[1]) {
+				c.AddRule(r)
 			}
-			if err != nil && !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ESRCH) {
-				hh.Close()
-				return fmt.Errorf("netns: block %s→%s: %w", pair[0], pair[1], err)
-			}
 		}
-		hh.Close()
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("netns: block %s–%s: %w", a, b, err)
 	}
 	return nil
+}
+
+// end is one of a host's links as the switch sees it: the host's MAC on it
+// and the switch-side port it is plugged into.
+type end struct {
+	mac  net.HardwareAddr
+	port string
+}
+
+// ends lists host's links, link 0 first.
+func (t *Topology) ends(host string) ([]end, error) {
+	h, err := t.host(host)
+	if err != nil {
+		return nil, err
+	}
+	hi := t.index(host)
+	links := t.spec.Links
+	if host == Observer {
+		links = 1
+	}
+	hh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return nil, err
+	}
+	defer hh.Close()
+	var out []end
+	for l := range links {
+		ln, err := hh.LinkByName(fmt.Sprintf("eth%d", l))
+		if err != nil {
+			return nil, fmt.Errorf("netns: %s eth%d: %w", host, l, err)
+		}
+		if len(ln.Attrs().HardwareAddr) != 6 {
+			return nil, fmt.Errorf("netns: %s eth%d: MAC %v", host, l, ln.Attrs().HardwareAddr)
+		}
+		out = append(out, end{mac: ln.Attrs().HardwareAddr, port: swName(hi, l)})
+	}
+	return out, nil
+}
+
+// cutRules drops what from sends to to on one bridge: unicast frames from
+// from's MAC to to's MAC, and flooded broadcast and multicast frames from
+// from's MAC on their way out of to's port.
+func cutRules(c *nftables.Chain, from, to end) []*nftables.Rule {
+	const reg = 1
+	ll := expr.PayloadBaseLLHeader
+	load := func(off, n uint32) *expr.Payload {
+		return &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg, Base: ll, Offset: off, Len: n}
+	}
+	eq := func(b []byte) *expr.Cmp { return &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: b} }
+	rule := func(match ...expr.Any) *nftables.Rule {
+		return &nftables.Rule{Table: c.Table, Chain: c, Exprs: append(match, &expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop})}
+	}
+	port := make([]byte, unix.IFNAMSIZ)
+	copy(port, to.port)
+	return []*nftables.Rule{
+		// ether daddr TO ether saddr FROM: the 12 bytes are daddr then saddr.
+		rule(load(0, 12), eq(append(slices.Clone(to.mac), from.mac...))),
+		// ether saddr FROM, group bit of ether daddr set, oifname TO's port.
+		rule(load(6, 6), eq(slices.Clone(from.mac)),
+			load(0, 1),
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 1, Mask: []byte{1}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: []byte{0}},
+			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: reg}, eq(port)),
+	}
 }
 
 // Addrs lists host's addresses on its eth links.

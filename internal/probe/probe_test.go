@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"tandem/internal/netns"
 )
 
@@ -115,18 +113,9 @@ func TestProbesInNamespaces(t *testing.T) {
 	if len(pr.Outages(100*time.Millisecond)) == 0 {
 		t.Fatal("no outage recorded across a cut link")
 	}
-	// Block a<->b: a cannot reach b, but the observer still reaches a.
+	// Block a<->b (the switch drops their frames; internal/netns's test
+	// shows a no longer reaches b): the observer still reaches a.
 	if err := topo.Block("a", "b", true); err != nil {
-		t.Fatal(err)
-	}
-	err = topo.Do("a", func() error {
-		r, err := netlink.RouteGet(topo.NodeAddr("b", 0).AsSlice())
-		if err == nil && len(r) > 0 && r[0].Type != 6 /* RTN_BLACKHOLE */ {
-			t.Errorf("route to b is %+v, want a blackhole", r[0])
-		}
-		return nil
-	})
-	if err != nil {
 		t.Fatal(err)
 	}
 	_, before = pr.Stats()

@@ -66,9 +66,13 @@ func (s *syncBuf) String() string {
 
 type env struct {
 	t *testing.T
-	// deadline is the one correctness deadline: 5 × the failover bound that
-	// `tandem config check` prints for the lab's config, + 5 s. Generous on
-	// purpose: these tests assert what happens, never how fast.
+	// bound is the failover bound (R6) that `tandem config check` prints
+	// for the lab's config and quorum mode.
+	bound time.Duration
+	// deadline is the one correctness deadline: 5 × bound + 5 s. Generous
+	// on purpose: waits give up there. The only time a test asserts is
+	// bound itself where the design promises it (L1), never a performance
+	// number.
 	deadline time.Duration
 	ctx      context.Context
 	cl       *lab.Cluster
@@ -101,7 +105,7 @@ func start(t *testing.T, s lab.Spec) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.deadline = 5*config.Bound(m, m.Groups[0]).Bound + 5*time.Second
+	e.setBound(config.Bound(m, m.Groups[0]).Bound)
 	t.Cleanup(func() {
 		if e.stop != nil {
 			e.stop()
@@ -116,6 +120,12 @@ func start(t *testing.T, s lab.Spec) *env {
 		cancel()
 	})
 	return e
+}
+
+// setBound sets the failover bound and the correctness deadline from it.
+func (e *env) setBound(b time.Duration) {
+	e.bound = b
+	e.deadline = 5*b + 5*time.Second
 }
 
 // observe starts the prober and the ARP watcher in the observer namespace.
@@ -156,6 +166,18 @@ func (e *env) waitAnswering(n string) time.Duration {
 		e.t.Fatal(err)
 	}
 	return time.Since(t0)
+}
+
+// firstAnswer is how long after t the prober's first answer from n came,
+// from its own record (finer than waitAnswering's 50 ms polling; every
+// answer but the very first ends a gap); false if none came.
+func (e *env) firstAnswer(n string, t time.Time) (time.Duration, bool) {
+	for _, o := range e.pr.Outages(0) {
+		if o.After == n && !o.End.Before(t) {
+			return o.End.Sub(t), true
+		}
+	}
+	return 0, false
 }
 
 // exactlyOne asserts that only n holds the floating address.

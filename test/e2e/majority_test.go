@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func startMajority(t *testing.T, prefix string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.deadline = 5*config.MajorityBound(m, m.Groups[0]).Bound + 5*time.Second
+	e.setBound(config.MajorityBound(m, m.Groups[0]).Bound)
 	ctx, cancel := context.WithCancel(e.ctx)
 	var both []time.Duration
 	start := time.Now()
@@ -88,41 +89,138 @@ func TestMajorityHardFailure(t *testing.T) {
 }
 
 // Cutting only the link between the nodes, while both still reach the
-// witness, moves nothing: b neither takes the address nor answers.
+// witness, moves nothing: the DC stays with the active node a, and b
+// neither takes the address nor answers.
 func TestMajorityNodeLinkCutMovesNothing(t *testing.T) {
 	e := startMajority(t, "te2mcut")
 	e.serving("a")
-	if err := e.cl.Topo.Block("a", "b", true); err != nil {
-		t.Fatal(err)
-	}
-	// Long enough for a two_node pair to have split (deadtime 1 s) several times over.
-	time.Sleep(4 * time.Second) // an observation window, not a timing assertion
-	e.exactlyOne("a")
-	if e.pr.Answering() != "a" {
-		t.Fatalf("%s answers after cutting only a–b", e.pr.Answering())
-	}
-	if e.logLines("b", "start vip") > 0 {
-		t.Fatal("b started the address while it reached the witness")
-	}
-	e.noDoubleAnswers()
+	e.nodeLinkCutMovesNothing()
 }
 
-// The owner is cut off from b and the witness but still reaches the
-// clients: its lease ends, its nftables gate cuts the address off, b takes
-// over — and no 10 ms window has two MACs answering ARP.
+// Then the active node loses the witness too (a–b still cut): b and the
+// witness are a quorum without a, so b takes over — within the R6 bound,
+// with no 10 ms window in which two MACs answered ARP and no moment with
+// both gates live.
+func TestMajorityNodeLinkThenWitnessCutMovesToB(t *testing.T) {
+	e := startMajority(t, "te2mcutw")
+	e.serving("a")
+	e.nodeLinkCutMovesNothing()
+	cut := time.Now()
+	if err := e.cl.Topo.Block("a", "w", true); err != nil {
+		t.Fatal(err)
+	}
+	e.takenOver("a", "b", cut, "a was cut off from w as well")
+}
+
+// The owner is cut off from b and the witness at once but still reaches
+// the clients: its lease ends, its nftables gate cuts the address off, b
+// takes over within the R6 bound — and no 10 ms window has two MACs
+// answering ARP.
 func TestMajorityIsolatedOwnerGatedOff(t *testing.T) {
 	e := startMajority(t, "te2miso")
 	e.serving("a")
+	cut := time.Now()
 	for _, o := range []string{"b", "w"} {
 		if err := e.cl.Topo.Block("a", o, true); err != nil {
 			t.Fatal(err)
 		}
 	}
-	took := e.waitAnswering("b")
-	t.Logf("b answers %v after a was cut off from b and w", took.Round(time.Millisecond))
-	e.waitActive("b")
-	if e.logLines("a", "lease lost") == 0 {
-		t.Fatal("a did not report losing its lease")
+	e.takenOver("a", "b", cut, "a was cut off from b and w")
+}
+
+// nodeLinkCutMovesNothing cuts the link between the nodes a (active, the
+// DC) and b, and checks that both notice and that for an observation
+// window nothing moves: a keeps the address, answers and stays DC; b never
+// holds or starts it.
+func (e *env) nodeLinkCutMovesNothing() {
+	e.t.Helper()
+	if err := e.cl.Topo.Block("a", "b", true); err != nil {
+		e.t.Fatal(err)
+	}
+	cut := time.Now()
+	// The cut is real: each declares the other offline.
+	for _, p := range [][2]string{{"a", "b"}, {"b", "a"}} {
+		if err := lab.WaitFor(e.ctx, e.deadline, p[0]+" sees "+p[1]+" offline", func() (bool, error) {
+			st, err := e.cl.Status(e.ctx, p[0])
+			if err != nil {
+				return false, err
+			}
+			for _, n := range st.Nodes {
+				if n.Name == p[1] {
+					return n.State == "offline", nil
+				}
+			}
+			return false, nil
+		}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	e.t.Logf("a and b see each other offline %v after the cut", time.Since(cut).Round(time.Millisecond))
+	// Long enough for a two_node pair to have split (deadtime 1 s) several
+	// times over; checked every 50 ms throughout, not only at the end.
+	for time.Since(cut) < 4*time.Second { // bounded: 4 s of watching
+		e.exactlyOne("a")
+		if n := e.pr.Answering(); n != "a" {
+			e.t.Fatalf("%s answers %v after cutting only a–b", n, time.Since(cut).Round(time.Millisecond))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, n := range []string{"a", "w"} {
+		st, err := e.cl.Status(e.ctx, n)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if st.DC != "a" {
+			e.t.Fatalf("%s says the DC is %q after cutting only a–b, want a", n, st.DC)
+		}
+	}
+	if e.logLines("b", "start vip") > 0 {
+		e.t.Fatal("b started the address while it reached the witness")
+	}
+	e.noDoubleAnswers()
+}
+
+// takenOver checks a takeover from owner by survivor after a cut at time
+// cut: survivor answers through the floating address within the R6 bound,
+// holds the group, owner reported losing its lease, and no 10 ms window had
+// two MACs answering ARP. The bound is L1 of the design: from the cut on,
+// the others are a quorate, connected set without the owner — with no
+// pauses. An agent of that set that reports a stalled loop (a pause longer
+// than δ, which voids its lease) is outside that premise: the time is then
+// logged, not judged.
+func (e *env) takenOver(owner, survivor string, cut time.Time, what string) {
+	e.t.Helper()
+	var others []string
+	for _, n := range append(slices.Clone(e.cl.Spec.Nodes), e.cl.Spec.Witnesses...) {
+		if n != owner {
+			others = append(others, n)
+		}
+	}
+	stalls := func() (c int) {
+		for _, n := range others {
+			c += e.logLines(n, "agent loop stalled")
+		}
+		return c
+	}
+	before := stalls()
+	e.waitAnswering(survivor)
+	took, ok := e.firstAnswer(survivor, cut)
+	if !ok {
+		e.t.Fatalf("%s answers, but the prober recorded no first answer from it after the cut", survivor)
+	}
+	e.t.Logf("%s answers %v after %s (R6 bound %v)", survivor, took.Round(time.Millisecond), what, e.bound)
+	// The prober's 10 ms send interval is its resolution: an answer can
+	// come that much after the service is back.
+	if took > e.bound+10*time.Millisecond {
+		if n := stalls() - before; n > 0 {
+			e.t.Logf("beyond the R6 bound, but %v reported %d stalled loops since the cut (a busy machine): outside L1's premise, not judged", others, n)
+		} else {
+			e.t.Errorf("%s answered %v after the cut, beyond the R6 bound %v", survivor, took.Round(time.Millisecond), e.bound)
+		}
+	}
+	e.waitActive(survivor)
+	if e.logLines(owner, "lease lost") == 0 {
+		e.t.Fatalf("%s did not report losing its lease", owner)
 	}
 	e.logOutages()
 	e.noDoubleAnswers()

@@ -2,11 +2,14 @@
 # Installs what building, testing and benchmarking tandem needs on a fresh
 # Debian 12 machine (keepalived and nftables only for bench/failover;
 # systemd for systemd-analyze, which checks dist/systemd/tandem.service;
-# resource-agents for the ocf agent's tests with IPaddr2 and Dummy)
+# resource-agents for the ocf agent's tests with IPaddr2 and Dummy;
+# sip-tester, SIPp, as the SIP server the sip agent's tests ping;
+# pacemaker-cli-utils and pacemaker for crm_simulate, which the scheduler's
+# differential test compares placements with)
 # (run as root). Safe to run again: it only installs what is missing.
 set -euo pipefail
 need=()
-for pair in ip:iproute2 keepalived:keepalived nft:nftables systemd-analyze:systemd /usr/lib/ocf/resource.d/heartbeat/Dummy:resource-agents; do
+for pair in ip:iproute2 keepalived:keepalived nft:nftables systemd-analyze:systemd /usr/lib/ocf/resource.d/heartbeat/Dummy:resource-agents sipp:sip-tester crm_simulate:pacemaker-cli-utils /usr/sbin/pacemakerd:pacemaker; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

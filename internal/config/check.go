@@ -124,6 +124,10 @@ func Check(m *Model) Report {
 			what = res.OCF.Describe()
 		case res.LSB != nil:
 			what = "init script " + res.LSB.Path
+		case res.SIP != nil:
+			what = res.SIP.Describe()
+		case res.FreeSWITCH != nil:
+			what = res.FreeSWITCH.Describe()
 		}
 		mon := "no monitor"
 		if res.Ops.MonitorInterval > 0 {
@@ -142,7 +146,14 @@ func Check(m *Model) Report {
 		}
 	}
 	for _, c := range m.Constraints {
+		if c.Rule != nil {
+			add("location: %s prefers nodes where %s with score %s", c.Target, c.Rule.Text, FormatScore(c.Score))
+			continue
+		}
 		add("location: %s prefers %s with score %s", c.Target, c.Node, FormatScore(c.Score))
+	}
+	for _, l := range m.placementLines() { // placement.go
+		add("%s", l)
 	}
 	add("default stickiness %d per member", m.Defaults.Stickiness)
 	if l := m.Metrics.Listen; l != "" {

@@ -116,7 +116,7 @@ func TestExampleAndReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := m.Groups[0]; g.Name != "voice" || strings.Join(g.Members, ",") != "vip,dahdi,fonulator,freeswitch" {
+	if g := m.Groups[0]; g.Name != "voice" || strings.Join(g.Members, ",") != "vip,dahdi,fonulator,freeswitch,sip" {
 		t.Fatalf("voice group %+v", g)
 	}
 	if ip := m.Resources[0].IP; ip.Label != "eth0:0" || ip.Address.String() != "10.101.20.219/24" {

@@ -63,6 +63,7 @@ type rawConfig struct {
 	Nodes       []rawNode       `yaml:"nodes"`
 	Resources   []rawResource   `yaml:"resources"`
 	Groups      []rawGroup      `yaml:"groups"`
+	Clones      []rawClone      `yaml:"clones"` // placement.go
 	Constraints []rawConstraint `yaml:"constraints"`
 	Defaults    rawDefaults     `yaml:"defaults"`
 	Metrics     rawMetrics      `yaml:"metrics"`
@@ -102,6 +103,7 @@ type rawResource struct {
 	Type   string         `yaml:"type"`
 	Params map[string]any `yaml:"params"`
 	Ops    rawOps         `yaml:"ops"`
+	Meta   *rawMeta       `yaml:"meta"` // placement.go
 }
 
 type rawOps struct {
@@ -118,12 +120,22 @@ type rawOp struct {
 type rawGroup struct {
 	Name    string   `yaml:"name"`
 	Members []string `yaml:"members"`
+	Meta    *rawMeta `yaml:"meta"`
 }
 
 type rawConstraint struct {
 	Location string `yaml:"location"`
 	Node     string `yaml:"node"`
+	Rule     string `yaml:"rule"` // placement.go: location by node attributes
 	Score    any    `yaml:"score"`
+	// placement.go: colocation (colocation, with, score) and order
+	// (order, then, kind, symmetrical) constraints share the list.
+	Colocation  string `yaml:"colocation"`
+	With        string `yaml:"with"`
+	Order       string `yaml:"order"`
+	Then        string `yaml:"then"`
+	Kind        string `yaml:"kind"`
+	Symmetrical *bool  `yaml:"symmetrical"`
 }
 
 type rawMetrics struct {
@@ -131,7 +143,9 @@ type rawMetrics struct {
 }
 
 type rawDefaults struct {
-	Stickiness int `yaml:"stickiness"`
+	Stickiness         int    `yaml:"stickiness"`
+	MigrationThreshold any    `yaml:"migration_threshold"` // placement.go
+	FailureTimeout     string `yaml:"failure_timeout"`
 }
 
 // Load reads and validates the config file at path.

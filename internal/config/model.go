@@ -32,11 +32,14 @@ type Model struct {
 	Socket      string
 	Timing      Timing
 	Quorum      Quorum
-	Nodes       []Node     // as written
-	Witnesses   []Node     // majority mode: voters that never run resources
-	Resources   []Resource // as written
-	Groups      []Group    // as written; every resource not in a group gets a group of its own, named after it
-	Constraints []Location // location constraints
+	Nodes       []Node       // as written
+	Witnesses   []Node       // majority mode: voters that never run resources
+	Resources   []Resource   // as written
+	Groups      []Group      // as written; every resource not in a group gets a group of its own, named after it
+	Constraints []Location   // location constraints
+	Colocations []Colocation // placement.go
+	Orders      []Order      // placement.go
+	Clones      []Clone      // placement.go
 	Defaults    Defaults
 	Metrics     Metrics
 	Alerts      []Alert // hooks run on events, as written (alerts.go)
@@ -84,14 +87,17 @@ const (
 
 // Resource is one managed thing: a floating IP, a service.
 type Resource struct {
-	Name   string
-	Kind   string            // KindIP, KindExec, KindOCF, KindLSB
-	Params map[string]string // as written, for display
-	Ops    Ops
-	IP     *IPParams   // set when Kind == KindIP
-	Exec   *ExecParams // set when Kind == KindExec
-	OCF    *OCFParams  // set when Kind == KindOCF
-	LSB    *LSBParams  // set when Kind == KindLSB
+	Name       string
+	Kind       string            // KindIP, KindExec, KindOCF, KindLSB, KindSIP, KindFreeSWITCH
+	Params     map[string]string // as written, for display
+	Meta       Meta              // placement settings (placement.go)
+	Ops        Ops
+	IP         *IPParams         // set when Kind == KindIP
+	Exec       *ExecParams       // set when Kind == KindExec
+	OCF        *OCFParams        // set when Kind == KindOCF
+	LSB        *LSBParams        // set when Kind == KindLSB
+	SIP        *SIPParams        // set when Kind == KindSIP (sip.go)
+	FreeSWITCH *FreeSWITCHParams // set when Kind == KindFreeSWITCH (freeswitch.go)
 }
 
 // Ops are the operation timeouts and the monitor interval.
@@ -131,13 +137,15 @@ type Group struct {
 	Name     string
 	Members  []string
 	Implicit bool // made for an ungrouped resource
+	Meta     Meta // members inherit what they do not set (placement.go)
 }
 
 // Location prefers (score > 0) or avoids (score < 0) a node for a group or resource.
 type Location struct {
 	Target string // group or resource name; a resource in a group applies to its group
 	Node   string
-	Score  int // ScoreInfinity / -ScoreInfinity allowed
+	Score  int       // ScoreInfinity / -ScoreInfinity allowed
+	Rule   *NodeRule // set instead of Node: every node whose attributes match (placement.go)
 }
 
 // ScoreInfinity is Pacemaker's INFINITY.
@@ -154,7 +162,9 @@ type Metrics struct {
 
 // Defaults hold cluster-wide resource defaults.
 type Defaults struct {
-	Stickiness int
+	Stickiness         int
+	MigrationThreshold int           // failures on a node before a ban there; 0: INFINITY; NeverBan: never
+	FailureTimeout     time.Duration // failures older than this are forgotten; 0: never
 }
 
 // Voters counts majority mode's votes: voting nodes and witnesses.

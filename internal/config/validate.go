@@ -86,6 +86,7 @@ func (v *validator) model(r *rawConfig) *Model {
 	v.members(r, m)
 	v.resources(r, m)
 	v.groups(r, m)
+	v.placement(r, m)
 	v.constraints(r, m)
 	v.metrics(r, m)
 	v.alerts(r, m)
@@ -274,19 +275,19 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 			params[k] = s
 			res.Params[k] = s
 		}
-		allowed := map[string][]string{KindIP: ipParams, KindExec: execParams, KindLSB: lsbParams}[kind]
+		allowed := map[string][]string{KindIP: ipParams, KindExec: execParams, KindLSB: lsbParams, KindSIP: sipParams, KindFreeSWITCH: freeswitchParams}[kind]
 		switch kind {
 		case KindOCF: // the agent's meta-data lists its params: ocf.Check
-		case KindIP, KindExec, KindLSB:
+		case KindIP, KindExec, KindLSB, KindSIP, KindFreeSWITCH:
 			for _, k := range keys {
 				if !slices.Contains(allowed, k) {
 					v.errf(p+".params."+k, "unknown param for type %s; allowed: %s", rr.Type, strings.Join(allowed, ", "))
 				}
 			}
 		case "":
-			v.errf(p+".type", "required; allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME")
+			v.errf(p+".type", "required; allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME, sip, freeswitch")
 		default:
-			v.errf(p+".type", "%q: allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME (systemd, sip and freeswitch are planned)", rr.Type)
+			v.errf(p+".type", "%q: allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME, sip, freeswitch (systemd is planned)", rr.Type)
 		}
 		switch kind {
 		case KindIP:
@@ -297,6 +298,10 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 			res.OCF = v.ocfParams(p, rr.Type, agent, params)
 		case KindLSB:
 			res.LSB = v.lsbParams(p, rr.Type, agent, params)
+		case KindSIP:
+			res.SIP = v.sipParams(p+".params", params)
+		case KindFreeSWITCH:
+			res.FreeSWITCH = v.freeswitchParams(p+".params", params)
 		}
 		res.Ops = v.ops(p+".ops", rr.Ops)
 		m.Resources = append(m.Resources, res)
@@ -449,14 +454,18 @@ func ParseScore(s string) (int, error) {
 func (v *validator) constraints(r *rawConfig, m *Model) {
 	for i, c := range r.Constraints {
 		p := fmt.Sprintf("constraints[%d]", i)
-		target := slices.ContainsFunc(m.Groups, func(g Group) bool { return g.Name == c.Location }) ||
-			slices.ContainsFunc(m.Resources, func(r Resource) bool { return r.Name == c.Location })
-		if c.Location == "" {
-			v.errf(p, "location: GROUP_OR_RESOURCE is required")
-		} else if !target {
-			v.errf(p+".location", "no group or resource named %q", c.Location)
+		if c.Location == "" && (c.Colocation != "" || c.Order != "" || c.With != "" || c.Then != "") {
+			v.relation(p, c, m) // placement.go
+			continue
 		}
-		if !slices.ContainsFunc(m.Nodes, func(n Node) bool { return n.Name == c.Node }) {
+		target := m.isTarget(c.Location)
+		if c.Location == "" {
+			v.errf(p, "location: GROUP_OR_RESOURCE is required (or colocation: with:, or order: then:)")
+		} else if !target {
+			v.errf(p+".location", "no group, resource or clone named %q", c.Location)
+		}
+		rule := v.locationRule(p, c)
+		if rule == nil && !slices.ContainsFunc(m.Nodes, func(n Node) bool { return n.Name == c.Node }) {
 			v.errf(p+".node", "no node named %q", c.Node)
 		}
 		s, ok := scalar(c.Score)
@@ -469,6 +478,6 @@ func (v *validator) constraints(r *rawConfig, m *Model) {
 			v.errf(p+".score", "%v", err)
 			continue
 		}
-		m.Constraints = append(m.Constraints, Location{Target: c.Location, Node: c.Node, Score: score})
+		m.Constraints = append(m.Constraints, Location{Target: c.Location, Node: c.Node, Score: score, Rule: rule})
 	}
 }

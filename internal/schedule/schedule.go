@@ -1,15 +1,19 @@
-// Package schedule decides where each group should run: a pure,
-// deterministic function of the configuration and the cluster view, so
-// every node that sees the same view computes the same placement.
+// Package schedule decides where each group should run and what to do to
+// get there: a pure, deterministic function of the configuration and the
+// cluster view, so every node that sees the same view computes the same
+// placement, plan and scores.
 //
-// The walking skeleton covers location scores, default stickiness and
-// fail-count bans; the full Pacemaker model grows here.
+// The model is Pacemaker's (docs/placement.md): location scores and rules,
+// colocation and order constraints, stickiness, migration-threshold and
+// failure-timeout, standby and maintenance, unmanaged resources,
+// target-role, groups and clones. The allocation follows Pacemaker 2.1's
+// scheduler closely enough that crm_simulate agrees on the placement of
+// the differential test's cases (testdata/differential.allow lists where
+// and why it does not).
 package schedule
 
 import (
-	"cmp"
-	"fmt"
-	"slices"
+	"time"
 
 	"tandem/internal/config"
 )
@@ -17,11 +21,23 @@ import (
 // Infinity is Pacemaker's INFINITY: scores saturate at ±Infinity.
 const Infinity = config.ScoreInfinity
 
-// View is what the deciding node knows of the cluster.
+// View is what the deciding node knows of the cluster. Every field is
+// optional; names not in the configuration are ignored.
 type View struct {
-	Online     []string                  // nodes that may run resources now
-	Running    map[string]string         // group → node that holds it ("" or absent: nowhere)
-	FailCounts map[string]map[string]int // resource → node → failures; Infinity bans
+	Online  []string          // nodes that may run resources now
+	Running map[string]string // group or ungrouped resource → node where all its members run
+	// Active lists, per resource, every node where it runs; it overrides
+	// Running for that resource (clones, half-started groups, a resource
+	// found running twice).
+	Active     map[string][]string
+	FailCounts map[string]map[string]int       // resource → node → failures; Infinity: failed to start
+	FailedAt   map[string]map[string]time.Time // resource → node → last failure, for failure-timeout
+	Now        time.Time                       // the time failure-timeout is measured against
+
+	Attributes         map[string]map[string]string // node → attribute → value, for location rules
+	Standby            map[string]bool              // nodes that run nothing
+	Maintenance        map[string]bool              // nodes whose resources are left as they are
+	ClusterMaintenance bool                         // every resource is left as it is
 }
 
 // Score is one node's total for a group, with the reasons that add up to it.
@@ -31,10 +47,34 @@ type Score struct {
 	Reasons []string
 }
 
+// Action is one step of the plan.
+type Action struct {
+	Op       string // OpStop or OpStart
+	Resource string
+	Node     string
+	Why      string
+}
+
+// Operations of an Action.
+const (
+	OpStop  = "stop"
+	OpStart = "start"
+)
+
 // Result is the desired placement and how it was reached.
 type Result struct {
-	Placement map[string]string  // group → node, "" when it can run nowhere
-	Scores    map[string][]Score // group → every online node's score, best first
+	// Placement maps every group (implicit ones too) to the node its first
+	// member should run on, "" when it can run nowhere. A cloned group maps
+	// to its first instance's node (node runs one copy until clones are
+	// wired into it).
+	Placement map[string]string
+	// Members maps every resource that should run to its node; a group
+	// may run only a leading part of its members.
+	Members map[string]string
+	Clones  map[string][]string // clone → nodes of its instances, sorted (a node twice for two instances)
+	Scores  map[string][]Score  // group or clone → every online node's score, the chosen node first
+	Why     map[string]string   // group or clone → why it is stopped or pinned, when it is
+	Actions []Action            // stops, then starts, each in an order the constraints allow
 }
 
 // add sums scores with Pacemaker's saturation: -INFINITY wins over +INFINITY.
@@ -48,63 +88,10 @@ func add(a, b int) int {
 	return max(-Infinity, min(Infinity, a+b))
 }
 
-// Place computes where every group of m should run.
+// Place computes where every group of m should run and the plan to get there.
 func Place(m *config.Model, v View) Result {
-	res := Result{Placement: map[string]string{}, Scores: map[string][]Score{}}
-	online := slices.Clone(v.Online)
-	slices.Sort(online)
-	for _, g := range m.Groups {
-		var scores []Score
-		for _, n := range online {
-			scores = append(scores, score(m, v, g, n))
-		}
-		slices.SortStableFunc(scores, func(a, b Score) int {
-			if c := cmp.Compare(b.Total, a.Total); c != 0 {
-				return c
-			}
-			// Equal scores: stay where it runs (no needless move), then node name.
-			ra, rb := v.Running[g.Name] == a.Node, v.Running[g.Name] == b.Node
-			if ra != rb {
-				if ra {
-					return -1
-				}
-				return 1
-			}
-			return cmp.Compare(a.Node, b.Node)
-		})
-		res.Scores[g.Name] = scores
-		if len(scores) > 0 && scores[0].Total >= 0 {
-			res.Placement[g.Name] = scores[0].Node
-		} else {
-			res.Placement[g.Name] = ""
-		}
-	}
-	return res
-}
-
-func score(m *config.Model, v View, g config.Group, node string) Score {
-	s := Score{Node: node}
-	inGroup := func(target string) bool { return target == g.Name || slices.Contains(g.Members, target) }
-	for _, c := range m.Constraints {
-		if c.Node == node && inGroup(c.Target) {
-			s.Total = add(s.Total, c.Score)
-			s.Reasons = append(s.Reasons, fmt.Sprintf("location %s on %s: %s", c.Target, node, config.FormatScore(c.Score)))
-		}
-	}
-	if v.Running[g.Name] == node && m.Defaults.Stickiness != 0 {
-		// As in Pacemaker, a group's stickiness is the sum of its members'.
-		st := m.Defaults.Stickiness * len(g.Members)
-		s.Total = add(s.Total, st)
-		s.Reasons = append(s.Reasons, fmt.Sprintf("stickiness: running here (%d × %d members)", m.Defaults.Stickiness, len(g.Members)))
-	}
-	for _, r := range g.Members {
-		if fc := v.FailCounts[r][node]; fc >= Infinity {
-			s.Total = -Infinity
-			s.Reasons = append(s.Reasons, fmt.Sprintf("%s failed to start here (fail count INFINITY)", r))
-		}
-	}
-	if len(s.Reasons) == 0 {
-		s.Reasons = append(s.Reasons, "no preference")
-	}
-	return s
+	s := newScheduler(m, v)
+	s.assignAll()
+	s.applyOrders()
+	return s.result()
 }

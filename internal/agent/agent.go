@@ -155,6 +155,9 @@ func Run(ctx context.Context, o Options) error {
 		if agents, err = buildAgents(m, a.log, lifetime); err != nil {
 			return err
 		}
+		for _, w := range HostWarnings(m, o.Self) {
+			a.log.Warn(w)
+		}
 	}
 	if m.Quorum.Mode == config.ModeMajority && !witness {
 		if a.gates, err = newGates(m, a.now, a.log); err != nil {

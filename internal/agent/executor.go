@@ -12,9 +12,11 @@ import (
 	"tandem/internal/ownership"
 	"tandem/internal/resource"
 	"tandem/internal/resource/exec"
+	"tandem/internal/resource/freeswitch"
 	"tandem/internal/resource/ip"
 	"tandem/internal/resource/lsb"
 	"tandem/internal/resource/ocf"
+	"tandem/internal/resource/sip"
 )
 
 // buildAgents makes a resource agent for every configured resource, after
@@ -41,6 +43,10 @@ func buildAgents(m *config.Model, log *slog.Logger, lifetime time.Duration) (map
 			ag, err = ocf.New(r.Name, *r.OCF, r.Ops, log)
 		case r.LSB != nil:
 			ag, err = lsb.New(r.Name, *r.LSB, log)
+		case r.SIP != nil:
+			ag, err = sip.New(r.Name, *r.SIP, log)
+		case r.FreeSWITCH != nil:
+			ag, err = freeswitch.New(r.Name, *r.FreeSWITCH, log)
 		default:
 			err = fmt.Errorf("kind %q has no agent", r.Kind)
 		}

@@ -152,15 +152,23 @@ func Check(m *config.Model) []config.Error {
 		if _, ok := r.Params["path"]; ok {
 			field = fmt.Sprintf("resources[%d].params.path", i)
 		}
-		st, err := os.Stat(r.LSB.Path)
-		switch {
-		case err != nil && errors.Is(err, fs.ErrNotExist):
-			errs = append(errs, m.ErrorAt(field, "init script %s is not installed here", r.LSB.Path))
-		case err != nil:
-			errs = append(errs, m.ErrorAt(field, "init script %s: %v", r.LSB.Path, err))
-		case st.IsDir() || st.Mode()&0o111 == 0:
-			errs = append(errs, m.ErrorAt(field, "init script %s is not an executable file", r.LSB.Path))
+		if err := Installed(r.LSB.Path); err != nil {
+			errs = append(errs, m.ErrorAt(field, "%v", err))
 		}
 	}
 	return errs
+}
+
+// Installed says why the init script at path cannot run here, or nil.
+func Installed(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil && errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("init script %s is not installed here", path)
+	case err != nil:
+		return fmt.Errorf("init script %s: %v", path, err)
+	case st.IsDir() || st.Mode()&0o111 == 0:
+		return fmt.Errorf("init script %s is not an executable file", path)
+	}
+	return nil
 }

@@ -185,7 +185,7 @@ func TestSimMajority(t *testing.T) {
 				seeds = max(n/3, 1) // five cores per cluster: a third of the seeds in the same time
 			}
 			cov := runSeeds(t, seeds, DefaultProfile, Options{Duration: *durFlag, Layout: l})
-			required := []string{"partition-symmetric", "partition-non-transitive", "partition-isolate", "crash-machine", "pause", "pause-awaiting-reply", "takeover", "delay-spike"}
+			required := []string{"rejoin", "partition-symmetric", "partition-non-transitive", "partition-isolate", "crash-machine", "pause", "pause-awaiting-reply", "takeover", "delay-spike"}
 			if seeds < 50 {
 				required = nil // a handful of seeds (the -race run) cannot cover every class
 			}
@@ -205,7 +205,7 @@ func TestNegativeControls(t *testing.T) {
 		layout  Layout
 		want    string
 	}{
-		{ControlR2Zero, Five, "S2"},
+		{ControlR2Zero, Five, "S3b"}, // a takeover inside the R2/R3 wait is S3b itself
 		{ControlReceiptLease, Five, "S2"},
 		{ControlGateRecreate, Witness, "S2"},
 		{ControlNoDrain, Witness, "L2"},

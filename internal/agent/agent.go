@@ -44,8 +44,8 @@ type packet struct {
 }
 
 type statusReq struct {
-	reply   chan status.Status
-	unblock bool
+	reply chan status.Status
+	input node.Input // an operator's command for the core, or nil
 }
 
 // Agent runs one cluster node.
@@ -124,9 +124,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	raftState, err := st.loadRaft()
+	raftState, raftLost, why, err := st.loadRaft()
 	if err != nil {
 		return err
+	}
+	if raftLost && m.Quorum.Mode == config.ModeMajority {
+		a.log.Warn("raft state lost: this node follows but does not vote until `tandem node rejoin "+o.Self+"`", "why", why)
 	}
 	if a.events, err = loadHistory(m.StateDir); err != nil {
 		return err
@@ -193,7 +196,7 @@ func Run(ctx context.Context, o Options) error {
 	for i, c := range a.conns {
 		go a.read(i, c)
 	}
-	a.core, err = node.New(node.Config{Model: m, Self: o.Self, Incarnation: inc, State: saved, Quorum: raftState}, a.now())
+	a.core, err = node.New(node.Config{Model: m, Self: o.Self, Incarnation: inc, State: saved, Quorum: raftState, QuorumLost: raftLost}, a.now())
 	if err != nil {
 		return err
 	}
@@ -278,8 +281,8 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			a.core.Step(a.now(), node.Tick{})
 		case req := <-a.reqs:
 			turn()
-			if req.unblock {
-				a.core.Step(a.now(), node.Unblock{})
+			if req.input != nil {
+				a.core.Step(a.now(), req.input)
 			}
 			s := a.core.Status()
 			s.Drops = a.drops.snapshot(a.opener)
@@ -407,17 +410,37 @@ func (a *Agent) send(o node.Outbound) {
 
 // Status implements api.Backend: the loop answers, so the view is consistent.
 func (a *Agent) Status(ctx context.Context) (status.Status, error) {
-	return a.ask(ctx, false)
+	return a.ask(ctx, nil)
 }
 
 // Unblock implements api.Backend.
 func (a *Agent) Unblock(ctx context.Context) error {
-	_, err := a.ask(ctx, true)
+	_, err := a.ask(ctx, node.Unblock{})
 	return err
 }
 
-func (a *Agent) ask(ctx context.Context, unblock bool) (status.Status, error) {
-	req := statusReq{reply: make(chan status.Status, 1), unblock: unblock}
+// Rejoin implements api.Backend.
+func (a *Agent) Rejoin(ctx context.Context, name string) error {
+	if name != a.o.Self {
+		return fmt.Errorf("rejoin %s: this is %s; run it on %s, whose agent keeps the not-voting flag in its state", name, a.o.Self, name)
+	}
+	st, err := a.ask(ctx, node.Rejoin{})
+	if err != nil {
+		return err
+	}
+	if st.Quorum.Mode != config.ModeMajority {
+		return fmt.Errorf("rejoin %s: quorum mode %s has no votes to rejoin", name, st.Quorum.Mode)
+	}
+	for _, n := range st.Nodes {
+		if n.Self && n.Votes == 0 {
+			return fmt.Errorf("rejoin %s: refused: it is not a voter (voter: false, or a learner)", name)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) ask(ctx context.Context, in node.Input) (status.Status, error) {
+	req := statusReq{reply: make(chan status.Status, 1), input: in}
 	select {
 	case a.reqs <- req:
 	case <-ctx.Done():

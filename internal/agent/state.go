@@ -108,23 +108,35 @@ func (s *stateDir) saveLog(es []statelog.Entry) error {
 }
 
 // loadRaft reads majority mode's raft state (zero when there is none yet).
-func (s *stateDir) loadRaft() (quorum.Persisted, error) {
+// lost says it was there once and is now missing, or is corrupt: a voter
+// that forgot its vote could vote twice in a term, so the node starts not
+// voting (docs/design.md, "Restarts"); a corrupt file is kept aside for a
+// post-mortem. A state_dir wiped whole looks like a new node's.
+func (s *stateDir) loadRaft() (p quorum.Persisted, lost bool, why string, err error) {
 	path := filepath.Join(s.dir, "raft.json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return quorum.Persisted{}, nil
+		if _, err := os.Stat(filepath.Join(s.dir, raftMarker)); err == nil {
+			return quorum.Persisted{}, true, path + " is missing, though this node has voted before", nil
+		}
+		return quorum.Persisted{}, false, "", nil
 	}
 	if err != nil {
-		return quorum.Persisted{}, fmt.Errorf("state: %w", err)
+		return quorum.Persisted{}, false, "", fmt.Errorf("state: %w", err)
 	}
-	var p quorum.Persisted
 	if err := json.Unmarshal(b, &p); err != nil {
-		// A voter that forgot its vote could vote twice in a term: refuse
-		// rather than guess (rejoining as a non-voter is not built yet).
-		return quorum.Persisted{}, fmt.Errorf("state %s: %w: raft state is corrupt; this node must not vote with it", path, err)
+		aside := path + ".corrupt"
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return quorum.Persisted{}, false, "", fmt.Errorf("state %s is corrupt (%v) and cannot be moved aside: %w", path, err, rerr)
+		}
+		return quorum.Persisted{}, true, fmt.Sprintf("%s is corrupt (%v); kept as %s", path, err, aside), nil
 	}
-	return p, nil
+	return p, false, "", nil
 }
+
+// raftMarker is written with the first raft state: its presence says a
+// missing raft.json was lost, not never written.
+const raftMarker = "raft.voted"
 
 // saveRaft persists raft's state durably; the caller sends the Ready's
 // messages only after it returns (a vote or an ack must survive a crash).
@@ -133,5 +145,11 @@ func (s *stateDir) saveRaft(p quorum.Persisted) error {
 	if err != nil {
 		return err
 	}
-	return s.writeFile("raft.json", b)
+	if err := s.writeFile("raft.json", b); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, raftMarker)); errors.Is(err, os.ErrNotExist) {
+		return s.writeFile(raftMarker, []byte("raft.json has been written here: if it goes missing, this node must rejoin before it votes\n"))
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +24,9 @@ type Backend interface {
 	Status(ctx context.Context) (status.Status, error)
 	// Unblock releases wait_for_all on a lone survivor.
 	Unblock(ctx context.Context) error
+	// Rejoin lets node, whose raft state was lost, vote again (majority
+	// mode). Only node's own agent can: the flag is in its state.
+	Rejoin(ctx context.Context, node string) error
 }
 
 // MetricsSource is a Backend that also serves Prometheus metrics: Handler
@@ -80,6 +84,13 @@ func Handler(b Backend) http.Handler {
 	mux.HandleFunc("POST /v1/quorum/unblock", func(w http.ResponseWriter, r *http.Request) {
 		if err := b.Unblock(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /v1/node/rejoin", func(w http.ResponseWriter, r *http.Request) {
+		if err := b.Rejoin(r.Context(), r.URL.Query().Get("node")); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -163,6 +174,12 @@ func (c *Client) StatusJSON(ctx context.Context) ([]byte, error) {
 // Metrics fetches the agent's Prometheus metrics in the text format.
 func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
 	return c.do(ctx, http.MethodGet, "/metrics")
+}
+
+// Rejoin lets node, whose raft state was lost, vote again.
+func (c *Client) Rejoin(ctx context.Context, node string) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/node/rejoin?node="+url.QueryEscape(node))
+	return err
 }
 
 // Unblock releases wait_for_all on the agent.

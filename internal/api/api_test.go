@@ -2,20 +2,33 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"tandem/internal/status"
 )
 
-type fake struct{ unblocked bool }
+type fake struct {
+	unblocked bool
+	rejoined  string
+}
 
 func (f *fake) Status(context.Context) (status.Status, error) {
 	return status.Status{Schema: status.Schema, Cluster: "c", Node: "a"}, nil
 }
 
 func (f *fake) Unblock(context.Context) error { f.unblocked = true; return nil }
+
+func (f *fake) Rejoin(_ context.Context, node string) error {
+	if node != "a" {
+		return fmt.Errorf("rejoin %s: run it on %s", node, node)
+	}
+	f.rejoined = node
+	return nil
+}
 
 func TestSocketIsRootOnlyAndServes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
@@ -41,6 +54,12 @@ func TestSocketIsRootOnlyAndServes(t *testing.T) {
 	st, err := c.Status(ctx)
 	if err != nil || st.Node != "a" {
 		t.Fatalf("status %+v %v", st, err)
+	}
+	if err := c.Rejoin(ctx, "a"); err != nil || b.rejoined != "a" {
+		t.Fatalf("rejoin: %v, backend saw %q", err, b.rejoined)
+	}
+	if err := c.Rejoin(ctx, "b"); err == nil || !strings.Contains(err.Error(), "run it on b") {
+		t.Fatalf("rejoin of another node: %v, want the backend's reason", err)
 	}
 	if err := c.Unblock(ctx); err != nil || !b.unblocked {
 		t.Fatalf("unblock: %v", err)

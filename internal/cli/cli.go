@@ -94,6 +94,7 @@ func newRoot(g *globals) *cobra.Command {
 		configCmd(g),
 		keygenCmd(g),
 		quorumCmd(g),
+		nodeCmd(g),
 		demoCmd(g),
 		echoCmd(g),
 		versionCmd(g),

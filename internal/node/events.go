@@ -93,7 +93,6 @@ func (n *Node) transitions() {
 	if n.probing > 0 {
 		return
 	}
-	v := n.view()
 	for _, g := range n.groups {
 		here := g.Running()
 		if here != n.ev.active[g.Name] {
@@ -111,7 +110,7 @@ func (n *Node) transitions() {
 				n.event(Event{Kind: BecameBackup, Group: g.Name})
 			}
 		}
-		switch h := v.Running[g.Name]; {
+		switch h := n.holder(g); {
 		case here:
 			delete(n.ev.holder, g.Name)
 			delete(n.ev.lostAt, g.Name)

@@ -72,7 +72,7 @@ type majority struct {
 func newMajority(cfg Config, now time.Duration) (*majority, error) {
 	m := cfg.Model
 	qc := quorum.Config{Self: cfg.Self, Tick: m.Timing.Keepalive, ElectionTimeout: m.Timing.ElectionTimeout(),
-		Lease: m.Timing.Lease, State: cfg.Quorum, ReceiptLease: cfg.Knobs.ReceiptLease}
+		Lease: m.Timing.Lease, State: cfg.Quorum, StateLost: cfg.QuorumLost, ReceiptLease: cfg.Knobs.ReceiptLease}
 	mj := &majority{knobs: cfg.Knobs, voters: map[string]bool{}, assign: map[string]assignment{}, out: map[string][][]byte{}, proposed: map[string]string{},
 		gateEnd: map[string]time.Duration{}}
 	for _, nd := range m.Nodes {
@@ -173,7 +173,8 @@ func (n *Node) receiveQuorum(from string, m *wire.Message) {
 }
 
 // majorityView is the DC's view for placement: only nodes it knows hold a
-// lease (granted within L) may run anything; witnesses never.
+// lease (granted within L, or not yet asked of a DC elected within L) may
+// run anything; witnesses never.
 func (n *Node) majorityView() schedule.View {
 	v := n.view()
 	lease := n.m.Timing.Lease
@@ -185,7 +186,13 @@ func (n *Node) majorityView() schedule.View {
 			return !n.leaseValid()
 		}
 		at, ok := n.mj.q.LastGrant(name)
-		return !ok || n.now-at > lease
+		if !ok {
+			// A new DC has granted nobody yet: give every node a lease's
+			// time to ask before taking its groups away (a node that is
+			// really gone loses them after the R2 wait all the same).
+			return n.now-n.mj.q.ElectedAt() > lease
+		}
+		return n.now-at > lease
 	})
 	return v
 }
@@ -285,13 +292,13 @@ func (n *Node) keepDCWithResources() {
 	}
 	to := ""
 	if len(n.groups) > 0 {
-		if a := mj.assign[n.groups[0].Name]; a.Node != "" && a.Node != n.self && mj.voters[a.Node] && n.peerRunning(a.Node, n.groups[0]) {
+		if a := mj.assign[n.groups[0].Name]; a.Node != "" && a.Node != n.self && mj.voters[a.Node] && mj.q.Voting(a.Node) && n.peerRunning(a.Node, n.groups[0]) {
 			to = a.Node
 		}
 	}
 	if to == "" && (mj.witness || n.leaving) {
 		for _, nd := range n.m.Nodes {
-			if p := n.peer(nd.Name); nd.Voter && p != nil && n.live(p) && p.last != nil && p.last.Flags&wire.FlagLeaving == 0 {
+			if p := n.peer(nd.Name); nd.Voter && mj.q.Voting(nd.Name) && p != nil && n.live(p) && p.last != nil && p.last.Flags&wire.FlagLeaving == 0 {
 				to = nd.Name
 				break
 			}
@@ -360,14 +367,7 @@ func (n *Node) reconcileMajority(hold string) {
 				mayStart = false // never start while a peer we hear holds it (S1)
 			}
 		}
-		if st, ok := g.Next(want, mayStart); ok {
-			if st.Claim {
-				g.Epoch = idx
-			}
-			n.logf(slog.LevelInfo, st.Op.String()+" "+st.Member.Name+": "+st.Why, "group", g.Name, "epoch", g.Epoch)
-			n.dispatch(g, st.Member, st.Op)
-			n.sendNow = true
-		} else if want && g.Running() && g.Epoch == 0 && mayStart {
+		if !n.runNext(g, want, mayStart, func() { g.Epoch = idx }) && want && g.Running() && g.Epoch == 0 && mayStart {
 			g.Epoch = idx
 			n.logf(slog.LevelInfo, "keeping "+g.Name+" found running at start: it is assigned here", "group", g.Name, "epoch", g.Epoch)
 			n.sendNow = true
@@ -401,4 +401,33 @@ func (n *Node) gates() {
 			n.mj.gateEnd[mb.Name] = until
 		}
 	}
+}
+
+// Voting reports whether this node votes now: a voter (or witness) whose
+// raft state is intact or was rejoined. two_node: every node does.
+func (n *Node) Voting() bool { return n.mj == nil || n.mj.q.Voting(n.self) }
+
+// LeaseEnd is when this node's lease ends on its own clock (0: none, or
+// two_node, which has no lease).
+func (n *Node) LeaseEnd() time.Duration {
+	if n.mj == nil {
+		return 0
+	}
+	return n.mj.q.LeaseEnd()
+}
+
+// Lease reports, in majority mode, when this node's lease ends on its own
+// clock (0: it holds none) and the groups assigned to it, sorted: the
+// authority S3 of docs/design.md is about. two_node has no lease: 0, nil.
+func (n *Node) Lease() (end time.Duration, assigned []string) {
+	if n.mj == nil {
+		return 0, nil
+	}
+	for g, a := range n.mj.assign {
+		if a.Node == n.self {
+			assigned = append(assigned, g)
+		}
+	}
+	slices.Sort(assigned)
+	return n.mj.q.LeaseEnd(), assigned
 }

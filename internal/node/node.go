@@ -57,11 +57,16 @@ type Shutdown struct{}
 // that the peer is down).
 type Unblock struct{}
 
+// Rejoin lets a voter whose raft state was lost vote again (majority mode;
+// the operator vouches that it is the same machine, `tandem node rejoin`).
+type Rejoin struct{}
+
 func (Tick) input()     {}
 func (Receive) input()  {}
 func (Result) input()   {}
 func (Shutdown) input() {}
 func (Unblock) input()  {}
+func (Rejoin) input()   {}
 
 // Outbound is a message for one peer on one link.
 type Outbound struct {
@@ -112,6 +117,9 @@ type Config struct {
 	State []statelog.Entry
 	// Quorum is majority mode's raft state as persisted at the last run.
 	Quorum quorum.Persisted
+	// QuorumLost says Quorum is empty because this node's raft state was
+	// lost: it follows but does not vote until the operator rejoins it.
+	QuorumLost bool
 	// Knobs break the core on purpose, for the simulator's negative controls.
 	Knobs Knobs
 }
@@ -283,6 +291,18 @@ func (n *Node) Step(now time.Duration, in Input) {
 		if !n.unblocked {
 			n.unblocked = true
 			n.logf(slog.LevelWarn, "wait_for_all released by the operator: starting without having seen every peer")
+		}
+	case Rejoin:
+		switch {
+		case n.mj == nil:
+			n.logf(slog.LevelWarn, "rejoin: only majority mode has votes to rejoin")
+		case n.mj.q.Voting(n.self):
+			n.logf(slog.LevelInfo, "rejoin: this node already votes")
+		default:
+			if err := n.mj.q.Rejoin(); err != nil {
+				n.logf(slog.LevelWarn, "rejoin refused", "err", err.Error())
+			}
+			n.quorumStep()
 		}
 	case Paused:
 		if n.mj != nil {
@@ -688,17 +708,8 @@ func (n *Node) view() schedule.View {
 		}
 	}
 	for _, g := range n.groups {
-		holder := ""
-		if g.Active() {
-			holder = n.self
-		}
-		for _, p := range n.peers {
-			if n.live(p) && peerHolds(p, g) && (holder == "" || n.laterTaker(g, p)) {
-				holder = p.name
-			}
-		}
-		if holder != "" {
-			v.Running[g.Name] = holder
+		if h := n.holder(g); h != "" {
+			v.Running[g.Name] = h
 		}
 	}
 	for r := range n.byRes {
@@ -712,6 +723,21 @@ func (n *Node) view() schedule.View {
 		}
 	}
 	return v
+}
+
+// holder is the node this one believes holds g ("" for none): itself while
+// any member may run here, else the live peer that took it last.
+func (n *Node) holder(g *ownership.Group) string {
+	h := ""
+	if g.Active() {
+		h = n.self
+	}
+	for _, p := range n.peers {
+		if n.live(p) && peerHolds(p, g) && (h == "" || n.laterTaker(g, p)) {
+			h = p.name
+		}
+	}
+	return h
 }
 
 func (n *Node) reconcile() {
@@ -776,15 +802,7 @@ func (n *Node) reconcile() {
 			}
 		}
 		want := target == n.self && !n.leaving
-		if st, ok := g.Next(want, mayStart); ok {
-			if st.Claim {
-				n.clock++
-				g.Epoch = n.clock
-			}
-			n.logf(slog.LevelInfo, st.Op.String()+" "+st.Member.Name+": "+st.Why, "group", g.Name, "epoch", g.Epoch)
-			n.dispatch(g, st.Member, st.Op)
-			n.sendNow = true
-		} else if want && g.Running() && g.Epoch == 0 && mayStart {
+		if !n.runNext(g, want, mayStart, func() { n.clock++; g.Epoch = n.clock }) && want && g.Running() && g.Epoch == 0 && mayStart {
 			// An adopted copy that no live peer disputes becomes a claim.
 			n.clock++
 			g.Epoch = n.clock
@@ -793,6 +811,26 @@ func (n *Node) reconcile() {
 		}
 	}
 	n.finishReconcile()
+}
+
+// runNext dispatches what g.Next says — several stops at once when the
+// group is demoting — and reports whether it dispatched anything. claim
+// gives the group its epoch on its first start.
+func (n *Node) runNext(g *ownership.Group, want, mayStart bool, claim func()) bool {
+	did := false
+	for range len(g.Members) {
+		st, ok := g.Next(want, mayStart)
+		if !ok {
+			break
+		}
+		if st.Claim {
+			claim()
+		}
+		n.logf(slog.LevelInfo, st.Op.String()+" "+st.Member.Name+": "+st.Why, "group", g.Name, "epoch", g.Epoch)
+		n.dispatch(g, st.Member, st.Op)
+		n.sendNow, did = true, true
+	}
+	return did
 }
 
 // finishReconcile runs what every mode does after deciding: recurring

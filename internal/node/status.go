@@ -46,8 +46,8 @@ func (n *Node) Status() status.Status {
 		if isWitness(n.m, nd.Name) {
 			sn.Role = "witness"
 		}
-		if n.mj != nil && !n.mj.voters[nd.Name] {
-			sn.Votes = 0
+		if n.mj != nil && (!n.mj.voters[nd.Name] || !n.mj.q.Voting(nd.Name)) {
+			sn.Votes = 0 // a learner, or a voter whose raft state was lost
 		}
 		if nd.Name == n.self {
 			sn.Self, sn.State, sn.ConfigMatch, sn.Incarnation = true, "online", true, n.inc
@@ -111,9 +111,12 @@ func (n *Node) Status() status.Status {
 	if n.mj != nil {
 		st.Quorum.Votes, st.Quorum.Expected, st.Quorum.WaitingFor = 0, len(n.mj.voters), []string{}
 		for name := range n.mj.voters {
-			if p := n.peer(name); name == n.self || (p != nil && n.live(p)) {
+			if p := n.peer(name); n.mj.q.Voting(name) && (name == n.self || (p != nil && n.live(p))) {
 				st.Quorum.Votes++
 			}
+		}
+		if n.mj.voters[n.self] && !n.mj.q.Voting(n.self) {
+			st.Warnings = append(st.Warnings, "raft state lost: this node does not vote until `tandem node rejoin "+n.self+"`")
 		}
 		if !st.Quorum.Quorate {
 			st.Warnings = append(st.Warnings, "no lease: this node runs nothing until the DC grants one")

@@ -109,18 +109,28 @@ type Step struct {
 	Why string
 }
 
-// Next returns the one operation to run next (groups change one member at a
-// time, as Pacemaker's ordered groups do), or ok=false when there is nothing
-// to do or something must finish first.
+// Next returns the operation to run next (groups change one member at a
+// time, as Pacemaker's ordered groups do — except a demoting group, whose
+// stops all go out at once: call Next until it says no), or ok=false when
+// there is nothing to do or something must finish first.
 func (g *Group) Next(want, mayStart bool) (Step, bool) {
 	if g.Demote {
-		// Giving the group up at once: floating addresses go first, without
-		// waiting for an operation in flight on another member.
-		for _, m := range g.Members {
-			if m.IsIP && needsStop(m) && !m.Busy {
-				return Step{Member: m, Op: OpStop, Why: "demoting: floating addresses first"}, true
+		// Giving the group up at once: every member's stop goes out now,
+		// floating addresses first, then the rest in reverse order, none
+		// waiting for another. A lost lease must have dispatched every stop
+		// within δ (S3a), and R2 waits one stop timeout, not their sum.
+		for _, ips := range []bool{true, false} {
+			for i := len(g.Members) - 1; i >= 0; i-- {
+				if m := g.Members[i]; m.IsIP == ips && needsStop(m) && !m.Busy {
+					why := "demoting: floating addresses first"
+					if !ips {
+						why = "demoting: every member at once"
+					}
+					return Step{Member: m, Op: OpStop, Why: why}, true
+				}
 			}
 		}
+		return Step{}, false // the rest stop once their operation in flight returns
 	}
 	if g.Busy() {
 		return Step{}, false
@@ -134,12 +144,6 @@ func (g *Group) Next(want, mayStart bool) (Step, bool) {
 		if m.State == wire.ResUnknown || m.State == wire.ResStarting || m.State == wire.ResStopping {
 			return Step{}, false // a probe or an operation is still to report
 		}
-	}
-	if g.Demote {
-		if m := g.lastToStop(0); m != nil {
-			return Step{Member: m, Op: OpStop, Why: "demoting"}, true
-		}
-		return Step{}, false
 	}
 	if !want {
 		if m := g.lastToStop(0); m != nil {

@@ -23,13 +23,23 @@
 // Messages are opaque bytes for the wire: one kind byte, then
 //
 //	kindRaft:  a marshalled raftpb.Message
-//	kindReq:   term u64 | seq u64 | sent i64 | applied u64
+//	kindReq:   term u64 | seq u64 | sent i64 | applied u64 [| flags u64]
 //	kindGrant: term u64 | seq u64 | sent i64 | dur i64 | commit u64
 //
 // A grant carries the DC's commit index, and the follower may use it only
 // once it has applied that far: a node that missed its own reassignment
 // cannot run the group on a lease granted after it. Requests carry the
-// follower's applied index, so the DC knows who has seen what.
+// follower's applied index, so the DC knows who has seen what, and a flag
+// when the follower does not vote (its raft state was lost), so the DC
+// never hands it leadership.
+//
+// Lost state. A voter that lost its raft state may have voted in a term it
+// no longer remembers, and voting again could elect two leaders in one term.
+// It starts not voting: it follows the log and may hold a lease, but it
+// drops vote requests and never campaigns, until the operator runs
+// `tandem node rejoin`; from then on it votes only in terms above the
+// highest it had seen, which every term it could have voted in before the
+// loss is below unless a candidate of that time is still campaigning.
 package quorum
 
 import (
@@ -59,6 +69,9 @@ type Config struct {
 	Lease time.Duration
 	// State is what was persisted before a restart (zero: a fresh member).
 	State Persisted
+	// StateLost says State is empty because the member's raft state was
+	// lost (missing after earlier runs, or corrupt): it starts not voting.
+	StateLost bool
 	// ReceiptLease breaks the lease on purpose — it runs from when the grant
 	// arrived, not from when it was asked for — for the simulator's negative
 	// control only.
@@ -70,6 +83,11 @@ type Config struct {
 type Persisted struct {
 	Term, Vote, Commit uint64
 	Entries            []Entry
+	// NoVote is set while this member's raft state counts as lost: it
+	// votes again only after a rejoin. VoteAbove is the highest term it had
+	// seen when it rejoined: it never votes in that term or below.
+	NoVote    bool   `json:",omitempty"`
+	VoteAbove uint64 `json:",omitempty"`
 }
 
 // Entry is one raft log entry. Empty Data is raft's own no-op.
@@ -122,6 +140,7 @@ type Quorum struct {
 	lead      uint64
 	term      uint64
 	electedAt time.Duration // when we last became leader
+	handedOn  time.Duration // when we last handed leadership on for a member that lost its state
 
 	leaderLease time.Duration // leader: end of the leader lease (our clock)
 	lease       time.Duration // follower: end of the lease the leader granted
@@ -131,6 +150,7 @@ type Quorum struct {
 	applied     uint64                   // highest log index handed to the application
 	granted     map[string]time.Duration // leader: when we last granted each member
 	reported    map[string]uint64        // leader: applied index each member last reported
+	notVoting   map[string]bool          // leader: members whose lease requests say they do not vote
 }
 
 // ID is a member's raft ID: a hash of its name, so IDs survive reordering
@@ -150,7 +170,7 @@ func New(cfg Config, now time.Duration) (*Quorum, error) {
 	}
 	q := &Quorum{cfg: cfg, ids: map[string]uint64{}, names: map[uint64]string{}, self: ID(cfg.Self),
 		store: raft.NewMemoryStorage(), log: &logger{}, now: now, lastTick: now, contact: now,
-		granted: map[string]time.Duration{}, reported: map[string]uint64{}, applied: cfg.State.Commit}
+		granted: map[string]time.Duration{}, reported: map[string]uint64{}, notVoting: map[string]bool{}, applied: cfg.State.Commit}
 	cs := &pb.ConfState{}
 	for _, n := range cfg.Voters {
 		cs.Voters = append(cs.Voters, ID(n))
@@ -188,7 +208,7 @@ func New(cfg Config, now time.Duration) (*Quorum, error) {
 			return nil, fmt.Errorf("quorum: restore state: %w", err)
 		}
 	}
-	q.persist = Persisted{Term: st.Term, Vote: st.Vote, Commit: st.Commit, Entries: slices.Clone(st.Entries)}
+	q.persist = Persisted{Term: st.Term, Vote: st.Vote, Commit: st.Commit, Entries: slices.Clone(st.Entries), NoVote: st.NoVote || cfg.StateLost, VoteAbove: st.VoteAbove}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID: q.self, ElectionTick: int(cfg.ElectionTimeout / cfg.Tick), HeartbeatTick: 1,
 		Storage: q.store, Applied: st.Commit, MaxSizePerMsg: 16 << 10, MaxInflightMsgs: 64,
@@ -200,6 +220,11 @@ func New(cfg Config, now time.Duration) (*Quorum, error) {
 	}
 	q.rn = rn
 	q.term = st.Term
+	if cfg.StateLost && q.voter {
+		q.logf("raft state lost: not voting until `tandem node rejoin %s`", cfg.Self)
+		p := q.persist
+		q.rd.Persist = &p // the flag must outlive the next restart
+	}
 	q.collect()
 	return q, nil
 }
@@ -226,7 +251,7 @@ func (q *Quorum) Tick(now time.Duration) {
 			q.logf("no word from leader %s in %v: forgetting it", q.names[q.lead], et)
 			_ = q.rn.ForgetLeader()
 		}
-		if q.voter && q.now-q.contact >= et+q.spread() {
+		if q.voter && q.mayVote(q.term+1) && q.now-q.contact >= et+q.spread() {
 			q.contact = q.now
 			q.logf("no leader heard from in %v: campaigning", et)
 			_ = q.rn.Campaign()
@@ -234,7 +259,11 @@ func (q *Quorum) Tick(now time.Duration) {
 		if q.lead != 0 && q.lead != q.self && q.now >= q.nextRound {
 			q.nextRound = q.now + q.cfg.Tick
 			q.reqSeq++
-			q.send(q.lead, encode(kindReq, q.term, q.reqSeq, uint64(q.now), q.applied))
+			var flags uint64
+			if q.voter && !q.mayVote(q.term+1) {
+				flags |= reqNotVoting
+			}
+			q.send(q.lead, encode(kindReq, q.term, q.reqSeq, uint64(q.now), q.applied, flags))
 		}
 	}
 	q.collect()
@@ -276,6 +305,16 @@ func (q *Quorum) Step(now time.Duration, from string, data []byte) error {
 		if m.GetFrom() != id || m.GetTo() != q.self {
 			return fmt.Errorf("quorum: raft message from %s claims from %x to %x", from, m.GetFrom(), m.GetTo())
 		}
+		if last, _ := q.store.LastIndex(); m.GetType() == pb.MessageType_MsgHeartbeat && m.GetCommit() > last {
+			// A leader that still counts entries this member lost with its
+			// state: raft would panic on a commit index past our log.
+			m.Commit = proto.Uint64(last)
+		}
+		switch t := m.GetType(); {
+		case (t == pb.MessageType_MsgVote || t == pb.MessageType_MsgPreVote) && !q.mayVote(m.GetTerm()),
+			t == pb.MessageType_MsgTimeoutNow && !q.mayVote(m.GetTerm()+1):
+			return nil // not voting (state lost): no answer is the answer
+		}
 		if err := q.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 			return fmt.Errorf("quorum: step %v from %s: %w", m.GetType(), from, err)
 		}
@@ -283,12 +322,19 @@ func (q *Quorum) Step(now time.Duration, from string, data []byte) error {
 			q.contact = q.now
 		}
 	case kindReq:
-		f, err := decode(data, 4)
+		f, err := decode(data, 5)
 		if err != nil {
-			return fmt.Errorf("quorum: lease request from %s: %w", from, err)
+			if f, err = decode(data, 4); err != nil { // from a member without flags
+				return fmt.Errorf("quorum: lease request from %s: %w", from, err)
+			}
+			f = append(f, 0)
 		}
 		term, seq, sent, applied := f[0], f[1], f[2], f[3]
 		q.reported[from] = max(q.reported[from], applied)
+		q.notVoting[from] = f[4]&reqNotVoting != 0
+		if q.notVoting[from] && q.isLeader() {
+			q.lostEntries(from, applied)
+		}
 		if !q.isLeader() || term != q.term || q.leaderLease <= q.now {
 			return nil // not ours to grant: no answer is the answer
 		}
@@ -338,6 +384,62 @@ func (q *Quorum) foldGrants() {
 		}
 		return false
 	})
+}
+
+// lostEntries handles a member whose state was lost while this leader still
+// counts the entries it had acknowledged: raft never sends a follower what
+// it thinks it has, so the member cannot catch up under this leader. A new
+// leader starts every member's progress afresh: hand leadership to another
+// voter that is reachable.
+func (q *Quorum) lostEntries(from string, applied uint64) {
+	st := q.rn.Status()
+	pr, ok := st.Progress[q.ids[from]]
+	if !ok || pr.Match <= applied || st.LeadTransferee != 0 || q.now-q.handedOn < q.cfg.ElectionTimeout {
+		return
+	}
+	for _, v := range q.cfg.Voters {
+		id := q.ids[v]
+		if p, ok := st.Progress[id]; ok && id != q.self && v != from && !q.notVoting[v] && p.RecentActive {
+			q.logf("%s lost its raft state (applied %d, acknowledged %d): handing leadership to %s so it can catch up", from, applied, pr.Match, v)
+			q.handedOn = q.now
+			q.rn.TransferLeader(id)
+			return
+		}
+	}
+}
+
+// reqNotVoting flags a lease request from a voter whose state was lost.
+const reqNotVoting = 1
+
+// mayVote reports whether this member may vote (or campaign) in term.
+func (q *Quorum) mayVote(term uint64) bool {
+	return !q.persist.NoVote && term > q.persist.VoteAbove
+}
+
+// Voting reports whether a member votes: for this member, its own state;
+// for another, whether the DC last heard it say it does not.
+func (q *Quorum) Voting(name string) bool {
+	if name == q.cfg.Self {
+		return q.voter && !q.persist.NoVote
+	}
+	return slices.Contains(q.cfg.Voters, name) && !q.notVoting[name]
+}
+
+// Rejoin lets a member whose state was lost vote again, in terms above the
+// highest it has seen. The operator vouches that it is the machine it was.
+func (q *Quorum) Rejoin() error {
+	if !q.voter {
+		return fmt.Errorf("quorum: %s is not a voter (voter: false)", q.cfg.Self)
+	}
+	if !q.persist.NoVote {
+		return fmt.Errorf("quorum: %s already votes", q.cfg.Self)
+	}
+	q.persist.NoVote, q.persist.VoteAbove = false, max(q.persist.VoteAbove, q.term)
+	q.logf("rejoined: voting again in terms above %d", q.persist.VoteAbove)
+	p := q.persist
+	p.Entries = slices.Clone(p.Entries)
+	q.rd.Persist = &p
+	return nil
 }
 
 // Applied is the log index a member last reported having applied (the DC
@@ -393,10 +495,12 @@ func (q *Quorum) Term() uint64 { return q.term }
 func (q *Quorum) IsDC(now time.Duration) bool { return q.isLeader() && q.leaderLease > now }
 
 // LeaseEnd is when this member's lease ends on its clock: the leader lease
-// on the DC, the granted lease elsewhere (0: none).
+// on the DC, the granted lease elsewhere (0: none). A member just elected
+// keeps the lease its predecessor granted it until its own rounds answer:
+// taking leadership must not cost it what it runs.
 func (q *Quorum) LeaseEnd() time.Duration {
 	if q.isLeader() {
-		return q.leaderLease
+		return max(q.leaderLease, q.lease)
 	}
 	return q.lease
 }

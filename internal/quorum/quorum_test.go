@@ -46,14 +46,17 @@ func newCluster(t *testing.T, voters, learners []string) *cluster {
 	return c
 }
 
-func (c *cluster) boot(name string, st Persisted) {
+func (c *cluster) boot(name string, st Persisted) { c.bootLost(name, st, false) }
+
+// bootLost boots name; lost says its raft state was lost (st is empty).
+func (c *cluster) bootLost(name string, st Persisted, lost bool) {
 	voters, learners := c.voters, []string{}
 	for _, n := range c.names {
 		if !slices.Contains(voters, n) {
 			learners = append(learners, n)
 		}
 	}
-	q, err := New(Config{Self: name, Voters: voters, Learners: learners, Tick: tick, ElectionTimeout: et, Lease: lease, State: st}, c.now)
+	q, err := New(Config{Self: name, Voters: voters, Learners: learners, Tick: tick, ElectionTimeout: et, Lease: lease, State: st, StateLost: lost}, c.now)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -327,6 +330,69 @@ func TestProposalsCommitAndSurviveRestart(t *testing.T) {
 	}
 	if err := c.m[f].Propose([]byte("x")); err != ErrNotLeader {
 		t.Fatalf("follower propose: %v", err)
+	}
+}
+
+// A voter that lost its raft state follows the log but does not vote —
+// not even after another restart — until it is rejoined; the cluster
+// then elects again with its vote.
+func TestLostStateDoesNotVoteUntilRejoin(t *testing.T) {
+	c := newCluster(t, []string{"a", "b", "c"}, nil)
+	c.run(5*time.Second, nil)
+	dc := c.dcs()[0]
+	if err := c.m[dc].Propose([]byte("assign g0")); err != nil {
+		t.Fatal(err)
+	}
+	c.drain(dc)
+	c.run(time.Second, nil)
+	var f string // the follower that loses its state
+	for _, n := range []string{"a", "b", "c"} {
+		switch {
+		case n == dc:
+		case f == "":
+			f = n
+		}
+	}
+	c.crash(f)
+	c.committed[f] = nil
+	c.bootLost(f, Persisted{}, true)
+	if p := c.persisted[f]; !p.NoVote {
+		t.Fatalf("%s persisted %+v: the not-voting flag must outlive a restart", f, p)
+	}
+	c.run(2*time.Second, nil)
+	if !slices.Equal(c.committed[f], []string{"assign g0"}) {
+		t.Fatalf("%s applied %q after losing its state, want the log replayed", f, c.committed[f])
+	}
+	// The DC, which still counted the entries f had acknowledged, handed
+	// leadership on so that f could catch up.
+	dc = c.dcs()[0]
+	if c.m[dc].Voting(f) || c.m[f].Voting(f) {
+		t.Fatalf("%s counts as voting after losing its state", f)
+	}
+	// Restarted again before any rejoin: still not voting.
+	c.crash(f)
+	c.boot(f, c.persisted[f])
+	c.run(time.Second, nil)
+	// The DC dies: o alone cannot be elected without f's vote.
+	c.crash(dc)
+	c.run(4*et, func() {
+		if d := c.dcs(); len(d) > 0 {
+			t.Fatalf("%v: %v elected with a voter whose state was lost\n%s", c.now, d, c.tail())
+		}
+	})
+	if err := c.m[f].Rejoin(); err != nil {
+		t.Fatal(err)
+	}
+	c.drain(f)
+	if p := c.persisted[f]; p.NoVote || p.VoteAbove == 0 {
+		t.Fatalf("after rejoin %s persisted %+v", f, p)
+	}
+	c.run(4*et, c.atMostOneDC())
+	if d := c.dcs(); len(d) != 1 || d[0] == dc {
+		t.Fatalf("after rejoin: DCs %v, want one that is not the dead %s", d, dc)
+	}
+	if err := c.m[f].Rejoin(); err == nil {
+		t.Fatal("a second rejoin was accepted")
 	}
 }
 

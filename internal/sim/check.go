@@ -15,19 +15,37 @@ func (s *Sim) check() {
 		s.grew = false
 		s.checkS2()
 	}
+	if s.opt.Layout.Majority() {
+		s.checkS3a()
+	}
 	if s.opt.Layout.Majority() && s.now-s.l1Checked >= 100*time.Millisecond {
 		s.l1Checked = s.now
 		s.checkL1()
 	}
 }
 
-// checkL1 is L1 in its plainest case: once everything has been quiet —
-// every member up and running, no partition, spike or injected failure, no
-// failed stop, no ban — for longer than a group's R6 bound (plus 2 s of
-// slack for the first starts), every group runs on exactly one node.
+// checkL1 is L1 of docs/design.md: once a quorate set of members that are
+// up, running and fully connected among themselves has been quiet — no
+// partition inside it, no spike, no injected failure, no failed stop, no
+// ban — for longer than a group's R6 bound (plus 2 s of slack for the
+// first starts), every group runs on exactly one node of the set. Members
+// outside the set must be down or cut off from everyone (an owner that is
+// dead or outside it); anything in between is not L1's case.
 func (s *Sim) checkL1() {
-	for _, n := range s.nodes {
-		if !n.up || n.paused || n.failStart || n.failStop || n.failMonitor || n.hang || len(n.held) > 0 {
+	if len(s.spike) > 0 {
+		return
+	}
+	var in []int
+	votes, voters := 0, 0
+	for i, n := range s.nodes {
+		voter := i >= len(s.m.Nodes) || s.m.Nodes[i].Voter
+		if voter {
+			voters++
+		}
+		if !n.up || s.isolated(i) {
+			continue // outside the set
+		}
+		if n.paused || n.failStart || n.failStop || n.failMonitor || n.hang || len(n.held) > 0 {
 			return
 		}
 		for _, f := range n.stopFailed {
@@ -35,16 +53,20 @@ func (s *Sim) checkL1() {
 				return
 			}
 		}
+		if voter && n.core.Voting() {
+			votes++
+		}
+		in = append(in, i)
 	}
-	for a := range s.blocked {
-		for b := range s.blocked[a] {
-			if s.partlyCut(a, b) {
+	if votes*2 <= voters || !slices.ContainsFunc(in, func(i int) bool { return i < len(s.m.Nodes) }) {
+		return // not quorate, or only the witness: nothing may run
+	}
+	for _, a := range in {
+		for _, b := range in {
+			if a != b && s.partlyCut(a, b) {
 				return
 			}
 		}
-	}
-	if len(s.spike) > 0 {
-		return
 	}
 	quiet := s.now - s.lastFault
 	for _, g := range s.m.Groups {
@@ -52,12 +74,16 @@ func (s *Sim) checkL1() {
 		if quiet < bound {
 			continue
 		}
-		if s.banned(g) {
+		if s.banned(s.nodes[in[0]], g) {
 			continue // a start failed somewhere: the scheduler may have no eligible node left
 		}
 		s.res.Coverage["l1-checked"]++
+		if len(in) < len(s.nodes) {
+			s.res.Coverage["l1-checked-owner-outside"]++
+		}
 		var holders []string
-		for _, n := range s.nodes {
+		for _, i := range in {
+			n := s.nodes[i]
 			all := true
 			for _, r := range g.Members {
 				all = all && s.isActive(n, r)
@@ -67,16 +93,34 @@ func (s *Sim) checkL1() {
 			}
 		}
 		if len(holders) != 1 {
-			s.fail("L1: %s runs on %v after %v of quiet (R6 bound %v)", g.Name, holders, quiet.Round(time.Millisecond), bound-2*time.Second)
+			s.fail("L1: %s runs on %v of %v after %v of quiet (R6 bound %v)", g.Name, holders, s.names(in), quiet.Round(time.Millisecond), bound-2*time.Second)
 			return
 		}
 	}
 }
 
+// isolated reports whether node i is cut off from every other node, both ways.
+func (s *Sim) isolated(i int) bool {
+	for j := range s.nodes {
+		if j != i && (!s.cut(i, j) || !s.cut(j, i)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Sim) names(idx []int) []string {
+	var out []string
+	for _, i := range idx {
+		out = append(out, s.nodes[i].name)
+	}
+	return out
+}
+
 // banned reports whether a fail count is held for a member of g. Once all
-// is quiet every node holds the same state log, so the first node's will do.
-func (s *Sim) banned(g config.Group) bool {
-	for _, r := range s.nodes[0].core.Status().Resources {
+// is quiet every node of the set holds the same state log: n's will do.
+func (s *Sim) banned(n *simNode, g config.Group) bool {
+	for _, r := range n.core.Status().Resources {
 		if len(r.FailCounts) > 0 && slices.Contains(g.Members, r.Name) {
 			return true
 		}
@@ -115,6 +159,9 @@ func (s *Sim) heardBothWaysSince(i, j int) (time.Duration, bool) {
 // checkS1: two nodes that have heard each other both ways for longer than
 // H never both have a resource active.
 func (s *Sim) checkS1() {
+	if !s.activeTwice() {
+		return // the common case, and cheap to see: nothing to pair up
+	}
 	for i := range s.nodes {
 		for j := i + 1; j < len(s.nodes); j++ {
 			a, b := s.nodes[i], s.nodes[j]
@@ -140,6 +187,21 @@ func (s *Sim) checkS1() {
 			}
 		}
 	}
+}
+
+// activeTwice reports whether some resource is active on two running nodes.
+func (s *Sim) activeTwice() bool {
+	for _, r := range s.m.Resources {
+		count := 0
+		for _, n := range s.nodes {
+			if n.up && !n.paused && s.isActive(n, r.Name) {
+				if count++; count == 2 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (s *Sim) groupBlocked(n *simNode, r string) bool {
@@ -260,4 +322,54 @@ func (s *Sim) cut(i, j int) bool {
 		}
 	}
 	return true
+}
+
+// checkS3a: a node whose lease has expired has no IP gate left after δ and
+// has dispatched stops for all its resources. An operation still in flight
+// counts as dispatched (the stop follows it), as does a failed stop (the
+// group is blocked until a fence). A node that was paused gets δ from its
+// resume to notice the gap, as the agent's loop does.
+func (s *Sim) checkS3a() {
+	slop := s.m.Timing.Slop()
+	for _, n := range s.nodes {
+		if !n.up || n.paused || n.leaseSeen == 0 || s.now-n.lastResume <= slop {
+			continue
+		}
+		local := s.local(n)
+		if n.core.LeaseEnd() > local || local <= n.leaseSeen+slop {
+			continue
+		}
+		for r, until := range n.gateEnd {
+			if until > local {
+				s.fail("S3a: %s's lease ended at %v (its clock) but the gate of %s is live until %v", n.name, n.leaseSeen, r, until)
+				return
+			}
+		}
+		for r, on := range n.active {
+			if on && n.inflight[r] == 0 && !n.stopFailed[r] {
+				s.fail("S3a: %s's lease ended at %v (its clock) and %s is still active with no stop dispatched", n.name, n.leaseSeen, r)
+				return
+			}
+		}
+	}
+}
+
+// checkS3b runs when node i dispatches a start of r: no takeover while
+// another node may still act for r's group — it believes the group
+// assigned to it and its lease has not ended in real time.
+func (s *Sim) checkS3b(i int, r string) {
+	g := s.groupOf[r]
+	for j, o := range s.nodes {
+		if j == i || !o.up {
+			continue
+		}
+		end, assigned := o.core.Lease()
+		if !slices.Contains(assigned, g) {
+			continue
+		}
+		if real := time.Duration(float64(end) / o.rate); real > s.now {
+			s.fail("S3b: %s starts %s while %s holds %s's assignment under a lease that ends at %.3fs", s.nodes[i].name, r, o.name, g, real.Seconds())
+			return
+		}
+	}
 }

@@ -107,7 +107,7 @@ var Classes = []string{
 }
 
 // MajorityClasses are the classes only majority layouts can exercise.
-var MajorityClasses = []string{"calm", "l1-checked", "pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
+var MajorityClasses = []string{"rejoin", "calm", "l1-checked", "l1-checked-owner-outside", "pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
 
 // event kinds
 type kind int
@@ -174,6 +174,7 @@ type simNode struct {
 	inc            uint64
 	saved          []statelog.Entry         // the state log as persisted
 	savedQuorum    quorum.Persisted         // majority mode's raft state as persisted
+	quorumLost     bool                     // the next boot finds raft's state lost
 	gateEnd        map[string]time.Duration // machine clock: each floating IP's gate element expires then
 	gateFailed     bool                     // a renewal found the element lapsed: the agent tells the core
 	active         map[string]bool          // ground truth: resource → active here
@@ -185,12 +186,15 @@ type simNode struct {
 	lastInc        map[int]uint64
 	peerState      map[int]string
 	pausedSince    time.Duration
+	resuming       bool // working through what queued up in a pause: pauses do not nest
 	lastResume     time.Duration
 	unread         map[int]bool // during a resume: peers whose packets still wait in the socket
 	failStart      bool         // injected: starts fail on this node
 	failStop       bool
 	failMonitor    bool
-	hang           bool // injected: operations hang until their timeout
+	hang           bool           // injected: operations hang until their timeout
+	inflight       map[string]int // operations dispatched and not yet returned, per resource
+	leaseSeen      time.Duration  // majority mode: the latest lease end this agent held (its clock)
 }
 
 // Sim is one run.
@@ -203,16 +207,17 @@ type Sim struct {
 	q     queue
 	nodes []*simNode
 	// network: per directed pair and link
-	blocked [][][]bool // [from][to][link]
-	loss    float64
-	dup     float64
-	jitter  time.Duration
-	spike   map[[2]int]time.Duration // from, to → extra delay while a spike lasts
-	trace   []string
-	res     Result
-	groupOf map[string]string
-	kinds   map[string]string // resource → kind
-	script  []scriptOp        // a scripted run's faults (NewScript); nil: random faults
+	blocked   [][][]bool // [from][to][link]
+	loss      float64
+	dup       float64
+	jitter    time.Duration
+	spike     map[[2]int]time.Duration // from, to → extra delay while a spike lasts
+	trace     []traceLine
+	traceNext int // where the ring of trace lines writes next, once full
+	res       Result
+	groupOf   map[string]string
+	kinds     map[string]string // resource → kind
+	script    []scriptOp        // a scripted run's faults (NewScript); nil: random faults
 	// grew is set when something may have become active (a start, a gate
 	// opening): S2 can only break then, since activity only lapses with time.
 	grew    bool
@@ -329,12 +334,37 @@ func (s *Sim) local(n *simNode) time.Duration {
 	return time.Duration(float64(s.now) * n.rate)
 }
 
+// traceLine is a trace entry kept unformatted: most are overwritten before
+// anyone reads them, and formatting every event was a fifth of the run.
+type traceLine struct {
+	at     time.Duration
+	format string
+	args   []any
+}
+
+func (l traceLine) String() string {
+	return fmt.Sprintf("%9.3fs  ", l.at.Seconds()) + fmt.Sprintf(l.format, l.args...)
+}
+
+// logf adds a line to the trace, a ring of the last TraceLen events. Its
+// arguments must be values that do not change later (or lazy Stringers of such).
 func (s *Sim) logf(format string, a ...any) {
-	line := fmt.Sprintf("%9.3fs  ", s.now.Seconds()) + fmt.Sprintf(format, a...)
-	s.trace = append(s.trace, line)
-	if len(s.trace) > s.opt.TraceLen {
-		s.trace = s.trace[len(s.trace)-s.opt.TraceLen:]
+	l := traceLine{at: s.now, format: format, args: a}
+	if len(s.trace) < s.opt.TraceLen {
+		s.trace = append(s.trace, l)
+		return
 	}
+	s.trace[s.traceNext] = l
+	s.traceNext = (s.traceNext + 1) % len(s.trace)
+}
+
+// traceText renders the trace, oldest first.
+func (s *Sim) traceText() []string {
+	out := make([]string, 0, len(s.trace))
+	for i := range s.trace {
+		out = append(out, s.trace[(s.traceNext+i)%len(s.trace)].String())
+	}
+	return out
 }
 
 func (s *Sim) fail(format string, a ...any) {
@@ -366,7 +396,7 @@ func (s *Sim) Run() Result {
 		s.check()
 	}
 	s.res.Simulated = s.now
-	s.res.Trace = slices.Clone(s.trace)
+	s.res.Trace = s.traceText()
 	return s.res
 }
 
@@ -381,13 +411,27 @@ func (s *Sim) boot(i int, first bool) {
 	n.lastResume = s.now // a fresh process: like a resume, its peers heard nothing for a while
 	n.inc++
 	n.lastHeard, n.heardSince, n.lastMsg, n.lastInc, n.peerState = map[int]time.Duration{}, map[int]time.Duration{}, map[int]*wire.Message{}, map[int]uint64{}, map[int]string{}
+	n.inflight, n.leaseSeen = map[string]int{}, 0 // leases are never persisted
 	knobs := node.Knobs{NoReassignWait: s.opt.Control == ControlR2Zero, ReceiptLease: s.opt.Control == ControlReceiptLease}
-	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved, Quorum: n.savedQuorum, Knobs: knobs}, s.local(n))
+	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved, Quorum: n.savedQuorum, QuorumLost: n.quorumLost, Knobs: knobs}, s.local(n))
 	if err != nil {
 		panic(err) // the model is the simulator's own: a bug here is ours
 	}
 	n.core = core
 	s.logf("%s boots (incarnation %d)", n.name, n.inc)
+	if n.quorumLost {
+		// The flag is in the persisted raft state from now on.
+		n.quorumLost = false
+		gen := n.gen
+		s.push(&event{at: s.now + s.randDur(2*time.Second, 4*s.m.Timing.Deadtime+8*time.Second), kind: evFault, fault: func() {
+			if n.up && n.gen == gen && !n.paused {
+				s.res.Coverage["rejoin"]++
+				s.logf("operator: tandem node rejoin %s", n.name)
+				n.core.Step(s.local(n), node.Rejoin{})
+				s.afterStep(i)
+			}
+		}})
+	}
 	s.carryOut(i)
 	s.push(&event{at: s.now + s.tickEvery(), kind: evTick, node: i, gen: n.gen})
 }
@@ -451,10 +495,16 @@ func (s *Sim) deliver(e *event) {
 	} else if e.inc >= n.lastInc[e.from] {
 		n.lastMsg[e.from], n.lastInc[e.from] = e.msg, e.inc
 	}
-	s.logf("%s ← %s link %d: %s", n.name, s.nodes[e.from].name, e.link, describe(e.msg))
+	s.logf("%s ← %s link %d: %s", n.name, s.nodes[e.from].name, e.link, msgText{e.msg})
 	n.core.Step(s.local(n), node.Receive{From: s.nodes[e.from].name, Link: e.link, Incarnation: e.inc, Msg: e.msg})
 	s.afterStep(e.node)
 }
+
+// msgText describes a message when the trace is read: messages are never
+// changed once sent.
+type msgText struct{ m *wire.Message }
+
+func (t msgText) String() string { return describe(t.m) }
 
 func describe(m *wire.Message) string {
 	var b strings.Builder
@@ -482,8 +532,13 @@ func describe(m *wire.Message) string {
 func (s *Sim) afterStep(i int) {
 	n := s.nodes[i]
 	s.observeMembership(i)
+	if s.opt.Layout.Majority() {
+		if end := n.core.LeaseEnd(); end > n.leaseSeen {
+			n.leaseSeen = end
+		}
+	}
 	rd := n.core.Ready()
-	if s.script == nil && (len(rd.Actions) > 0 || len(rd.Messages) > 0 || len(rd.Gates) > 0) && s.rng.IntN(400) == 0 {
+	if s.script == nil && !n.paused && !n.resuming && (len(rd.Actions) > 0 || len(rd.Messages) > 0 || len(rd.Gates) > 0) && s.rng.IntN(400) == 0 {
 		cp := rd
 		n.pendingReady, n.decidedAt = &cp, s.local(n)
 		n.core.Advance()
@@ -514,13 +569,13 @@ func (s *Sim) apply(i int, rd node.Ready, decided time.Duration) {
 		s.send(i, o)
 		quorumSent = quorumSent || len(o.Msg.Quorum) > 0
 	}
-	if d := n.pauseAfterSend; d > 0 && quorumSent && n.up && !n.paused {
+	if d := n.pauseAfterSend; d > 0 && quorumSent && n.up && !n.paused && !n.resuming {
 		n.pauseAfterSend = 0
 		s.res.Coverage["pause-awaiting-reply"]++
 		defer s.pause(i, d, false)
 	}
 	for _, a := range rd.Actions {
-		s.dispatch(i, a)
+		s.dispatch(i, a, decided < s.local(n))
 	}
 	if rd.PersistState {
 		n.saved = n.core.StateLog()
@@ -597,12 +652,19 @@ func (s *Sim) send(from int, o node.Outbound) {
 }
 
 // dispatch starts an operation: the ground truth changes now (a start makes
-// the resource active from the moment it is dispatched), its result comes later.
-func (s *Sim) dispatch(i int, a node.Action) {
+// the resource active from the moment it is dispatched), its result comes
+// later. stale: decided before a pause that fell between decision and effect.
+func (s *Sim) dispatch(i int, a node.Action, stale bool) {
 	n := s.nodes[i]
+	n.inflight[a.Resource]++
 	if a.Op == ownership.OpStart {
 		s.grew = true
 		s.checkStartAllowed(i, a.Resource)
+		if s.opt.Layout.Majority() && !stale {
+			// A start decided before a pause and carried out after it is a
+			// frozen agent's, not a takeover: the gate (IPs) or a fence covers it.
+			s.checkS3b(i, a.Resource)
+		}
 		n.active[a.Resource] = true
 		n.running[a.Resource] = true
 		if g := s.groupOf[a.Resource]; s.members[g][0] == a.Resource {
@@ -677,6 +739,9 @@ func (s *Sim) classifyTake(i int, g string) {
 func (s *Sim) opDone(e *event) {
 	n := s.nodes[e.node]
 	a := e.action
+	if n.inflight[a.Resource]--; n.inflight[a.Resource] <= 0 {
+		delete(n.inflight, a.Resource)
+	}
 	switch a.Op {
 	case ownership.OpStop:
 		if e.out.Err == "" {
@@ -737,7 +802,8 @@ func (s *Sim) pause(i int, d time.Duration, betweenDecisionAndEffect bool) {
 // ticks, as a real agent's sockets and channels would.
 func (s *Sim) resume(i int) {
 	n := s.nodes[i]
-	n.paused = false
+	n.paused, n.resuming = false, true
+	defer func() { n.resuming = false }()
 	n.lastResume = s.now
 	s.lastFault = s.now
 	s.logf("%s resumes (%d queued)", n.name, len(n.held))
@@ -799,6 +865,7 @@ func (s *Sim) crash(i int, machine, keepState bool) {
 	n.up = false
 	n.gen++
 	n.held, n.pendingReady = nil, nil
+	clear(n.inflight) // the agent's operations die with it, or return to no one
 	switch {
 	case machine:
 		n.active, n.running, n.stopFailed = map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -817,9 +884,12 @@ func (s *Sim) crash(i int, machine, keepState bool) {
 		}
 	}
 	if !keepState {
-		// Majority mode keeps raft's state even here: a voter that forgot
-		// its vote must rejoin as a non-voter, which is not built yet.
 		n.saved = nil
+		if s.opt.Layout.Majority() {
+			// Raft's state goes too: the agent finds it missing or corrupt
+			// and starts not voting until the operator rejoins it.
+			n.savedQuorum, n.quorumLost = quorum.Persisted{}, true
+		}
 	}
 	s.logf("%s crashes (machine=%v, state kept=%v)", n.name, machine, keepState)
 	s.push(&event{at: s.now + s.randDur(500*time.Millisecond, 4*s.m.Timing.Deadtime+time.Second), kind: evFault, fault: func() {
@@ -835,8 +905,13 @@ func (s *Sim) kindOf(r string) string { return s.kinds[r] }
 func (s *Sim) scheduleFault(after time.Duration) {
 	s.push(&event{at: s.now + after, kind: evFault, fault: func() {
 		if s.opt.Layout.Majority() && s.rng.IntN(6) == 0 {
-			// A calm: every fault cleared for long enough that L1 must hold.
+			// A calm: every fault cleared for long enough that L1 must hold —
+			// sometimes but for one node, cut off from everyone meanwhile
+			// (L1 with the owner outside the set).
 			s.calm()
+			if s.rng.IntN(3) == 0 {
+				s.isolate(s.rng.IntN(len(s.nodes)))
+			}
 			s.scheduleFault(s.randDur(12*time.Second, 20*time.Second))
 			return
 		}
@@ -861,6 +936,19 @@ func (s *Sim) calm() {
 	}
 	s.res.Coverage["calm"]++
 	s.logf("calm: every fault cleared")
+}
+
+// isolate cuts node i off from every other node, both ways, on every link,
+// until the next fault heals the network or the next calm.
+func (s *Sim) isolate(i int) {
+	for k := range s.nodes {
+		if k != i {
+			for l := range s.blocked[i][k] {
+				s.blocked[i][k][l], s.blocked[k][i][l] = true, true
+			}
+		}
+	}
+	s.logf("calm, but %s is cut off from everyone", s.nodes[i].name)
 }
 
 func (s *Sim) injectFault() {

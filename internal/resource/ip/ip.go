@@ -160,9 +160,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start %s: %w", a.name, err)
 	}
+	more := a.p.ARPCount - 1
 	if err := send(); err != nil {
-		closeFn()
-		return fmt.Errorf("start %s: announce: %w", a.name, err)
+		// The address is up and answers ARP once the gate lets it (a lease
+		// gate granted a moment late drops this one, with ENOBUFS): an
+		// announcement is best effort, never a reason to ban the node.
+		a.log.Warn("first announcement failed; the address is up, announcing again in the background", "interface", a.p.Interface, "err", err)
+		more++
 	}
 	// The burst outlives ctx (an operation's timeout), not the address: Stop ends it.
 	bctx, cancel := context.WithCancel(context.Background())
@@ -174,7 +178,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	go func() {
 		defer a.burstsDone.Done()
 		defer closeFn()
-		if err := a.repeat(bctx, send, a.p.ARPCount-1); err != nil && bctx.Err() == nil {
+		if err := a.repeat(bctx, send, more); err != nil && bctx.Err() == nil {
 			a.log.Warn("announce", "interface", a.p.Interface, "err", err)
 		}
 	}()
@@ -193,10 +197,12 @@ func (a *Agent) endBurst() {
 	a.burstsDone.Wait()
 }
 
-// repeat sends n more announcements, arp_interval apart.
+// repeat sends n more announcements, arp_interval apart. One that fails
+// does not stop the rest; it returns the first error.
 func (a *Agent) repeat(ctx context.Context, send func() error, n int) error {
 	t := time.NewTimer(a.p.ARPInterval)
 	defer t.Stop()
+	var first error
 	for i := range n {
 		if i > 0 {
 			t.Reset(a.p.ARPInterval)
@@ -206,11 +212,11 @@ func (a *Agent) repeat(ctx context.Context, send func() error, n int) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		if err := send(); err != nil {
-			return err
+		if err := send(); err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }
 
 // Stop implements resource.Agent: the address goes, whatever label it was

@@ -229,6 +229,9 @@ type Sim struct {
 	// lastFault is when anything was last injected, healed or rebooted, and
 	// l1Checked when L1 was last evaluated (every 100 ms of quiet).
 	lastFault, l1Checked time.Duration
+	// l1Good is, per group, when it last ran on exactly one node of the
+	// quorate set L1 looks at.
+	l1Good map[string]time.Duration
 }
 
 // New builds a run from opt: a random two_node cluster drawn from the seed.
@@ -242,7 +245,7 @@ func New(opt Options) *Sim {
 	if opt.TraceLen == 0 {
 		opt.TraceLen = 60
 	}
-	s := &Sim{opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0x7a6d)), res: Result{Seed: opt.Seed, Coverage: Coverage{}},
+	s := &Sim{opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0x7a6d)), res: Result{Seed: opt.Seed, Coverage: Coverage{}}, l1Good: map[string]time.Duration{},
 		spike: map[[2]int]time.Duration{}}
 	s.m = s.model()
 	s.indexModel()

@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -125,6 +127,13 @@ func WriteStatus(w io.Writer, st status.Status, color bool) {
 			name += " (self)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, state(n.State), strings.Join(links, ", "))
+		if len(n.Attributes) > 0 {
+			var as []string
+			for _, k := range slices.Sorted(maps.Keys(n.Attributes)) {
+				as = append(as, k+"="+n.Attributes[k])
+			}
+			fmt.Fprintf(tw, "\t\tattributes: %s\n", strings.Join(as, " "))
+		}
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -156,6 +156,9 @@ func Check(m *Model) Report {
 		add("%s", l)
 	}
 	add("default stickiness %d per member", m.Defaults.Stickiness)
+	for _, l := range m.healthLines(warn) { // health.go
+		add("%s", l)
+	}
 	if l := m.Metrics.Listen; l != "" {
 		add("metrics: Prometheus endpoint on http://%s/metrics (and GET /metrics on the API socket)", l)
 		if m.Metrics.Exposed {

@@ -67,6 +67,7 @@ type rawConfig struct {
 	Constraints []rawConstraint `yaml:"constraints"`
 	Defaults    rawDefaults     `yaml:"defaults"`
 	Metrics     rawMetrics      `yaml:"metrics"`
+	Health      rawHealth       `yaml:"health"` // health.go
 	Alerts      []rawAlert      `yaml:"alerts"`
 }
 
@@ -79,8 +80,9 @@ type rawTiming struct {
 }
 
 type rawQuorum struct {
-	Mode       string `yaml:"mode"`
-	WaitForAll *bool  `yaml:"wait_for_all"`
+	Mode       string   `yaml:"mode"`
+	WaitForAll *bool    `yaml:"wait_for_all"`
+	Ping       []string `yaml:"ping"` // health.go
 }
 
 type rawFencing struct {

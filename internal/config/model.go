@@ -42,6 +42,7 @@ type Model struct {
 	Clones      []Clone      // placement.go
 	Defaults    Defaults
 	Metrics     Metrics
+	Health      Health  // node attributes from links and ping targets (health.go)
 	Alerts      []Alert // hooks run on events, as written (alerts.go)
 	Hash        uint64  // first 8 bytes of SHA-256 of the file's bytes; peers compare it
 
@@ -68,6 +69,9 @@ const (
 type Quorum struct {
 	Mode       string // ModeTwoNode or ModeMajority
 	WaitForAll bool   // hold the first start until every peer has been seen
+	// Ping targets are a health heuristic: a node that reaches fewer of
+	// them hands its groups to one that reaches more (health.go).
+	Ping []netip.Addr
 }
 
 // Node is a cluster member; in Model.Witnesses, a voter that never runs resources.

@@ -89,6 +89,7 @@ func (v *validator) model(r *rawConfig) *Model {
 	v.placement(r, m)
 	v.constraints(r, m)
 	v.metrics(r, m)
+	v.health(r, m)
 	v.alerts(r, m)
 	return m
 }

@@ -61,12 +61,18 @@ type Unblock struct{}
 // the operator vouches that it is the same machine, `tandem node rejoin`).
 type Rejoin struct{}
 
-func (Tick) input()     {}
-func (Receive) input()  {}
-func (Result) input()   {}
-func (Shutdown) input() {}
-func (Unblock) input()  {}
-func (Rejoin) input()   {}
+// Attribute sets one of this node's health attributes (link.eth0.up,
+// ping.gw.ok, ping.quorum.ok); the state log carries it to the peers,
+// whose schedulers read it in location rules.
+type Attribute struct{ Name, Value string }
+
+func (Attribute) input() {}
+func (Tick) input()      {}
+func (Receive) input()   {}
+func (Result) input()    {}
+func (Shutdown) input()  {}
+func (Unblock) input()   {}
+func (Rejoin) input()    {}
 
 // Outbound is a message for one peer on one link.
 type Outbound struct {
@@ -185,7 +191,8 @@ type Node struct {
 	placement schedule.Result
 	holdWhy   string // why starts are held, for the log on change
 	ev        eventState
-	mj        *majority // majority mode; nil in two_node
+	mj        *majority         // majority mode; nil in two_node
+	attrs     map[string]string // this node's health attributes as its probers last said
 
 	rd Ready
 }
@@ -196,6 +203,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 	n := &Node{
 		m: m, self: cfg.Self, inc: cfg.Incarnation, start: now, now: now,
 		log:       statelog.NewPair(cfg.Self),
+		attrs:     map[string]string{},
 		byRes:     map[string]*ownership.Member{},
 		resCfg:    map[string]config.Resource{},
 		resGrp:    map[string]*ownership.Group{},
@@ -304,6 +312,8 @@ func (n *Node) Step(now time.Duration, in Input) {
 			}
 			n.quorumStep()
 		}
+	case Attribute:
+		n.setAttribute(in)
 	case Paused:
 		if n.mj != nil {
 			n.logf(slog.LevelWarn, "this agent was paused longer than δ: its own lease is void")
@@ -445,6 +455,14 @@ func (n *Node) receive(in Receive) {
 		n.rd.PersistState = true
 		for _, k := range ch {
 			v, _ := n.log.Get(k)
+			if name, ok := strings.CutPrefix(k, attrKey(n.self, "")); ok {
+				if mine, known := n.attrs[name]; known && mine != v {
+					// A peer's copy of our attribute from before a restart
+					// that lost our state: what our probers say now wins.
+					n.log.Set(k, mine)
+					continue
+				}
+			}
 			n.logf(slog.LevelInfo, "cluster state updated by peer", "peer", p.name, "key", k, "value", v)
 		}
 	}
@@ -528,6 +546,39 @@ func (n *Node) result(in Result) {
 }
 
 func failKey(res, node string) string { return "fail/" + res + "/" + node }
+
+func attrKey(node, name string) string { return "attr/" + node + "/" + name }
+
+func (n *Node) setAttribute(a Attribute) {
+	n.attrs[a.Name] = a.Value
+	if old, _ := n.log.Get(attrKey(n.self, a.Name)); old == a.Value {
+		return
+	}
+	n.log.Set(attrKey(n.self, a.Name), a.Value)
+	n.rd.PersistState = true
+	n.sendNow = true // peers place with it: tell them now, not at the next beat
+	n.logf(slog.LevelInfo, "node attribute "+a.Name+" = "+a.Value, "attribute", a.Name, "value", a.Value)
+}
+
+// attributes are every node's health attributes, from the state log.
+func (n *Node) attributes() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, e := range n.log.Entries() {
+		rest, ok := strings.CutPrefix(e.Key, "attr/")
+		if !ok || e.Value == "" {
+			continue
+		}
+		node, name, ok := strings.Cut(rest, "/")
+		if !ok {
+			continue
+		}
+		if out[node] == nil {
+			out[node] = map[string]string{}
+		}
+		out[node][name] = e.Value
+	}
+	return out
+}
 
 func (n *Node) failCount(res, node string) int {
 	v, ok := n.log.Get(failKey(res, node))
@@ -698,7 +749,7 @@ func (n *Node) laterTaker(g *ownership.Group, p *peer) bool {
 }
 
 func (n *Node) view() schedule.View {
-	v := schedule.View{Running: map[string]string{}, FailCounts: map[string]map[string]int{}}
+	v := schedule.View{Running: map[string]string{}, FailCounts: map[string]map[string]int{}, Attributes: n.attributes()}
 	if !n.leaving && !isWitness(n.m, n.self) {
 		v.Online = append(v.Online, n.self)
 	}

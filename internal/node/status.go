@@ -41,8 +41,9 @@ func (n *Node) Status() status.Status {
 	}
 	// Nodes.
 	votes := 0
+	attrs := n.attributes()
 	for _, nd := range slices.Concat(n.m.Nodes, n.m.Witnesses) {
-		sn := status.Node{Name: nd.Name, Role: "node", Votes: 1, Links: []status.Link{}}
+		sn := status.Node{Name: nd.Name, Role: "node", Votes: 1, Links: []status.Link{}, Attributes: attrs[nd.Name]}
 		if isWitness(n.m, nd.Name) {
 			sn.Role = "witness"
 		}

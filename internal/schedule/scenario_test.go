@@ -116,7 +116,12 @@ func scenarioConfig(nodes []string, src string) (*config.Model, error) {
 	}
 	doc["nodes"] = ns
 	if len(nodes) != 2 {
-		doc["quorum"] = map[string]any{"mode": "majority"}
+		q, _ := doc["quorum"].(map[string]any)
+		if q == nil {
+			q = map[string]any{}
+		}
+		q["mode"] = "majority"
+		doc["quorum"] = q
 		if len(nodes) < 3 {
 			doc["witnesses"] = []any{map[string]any{"name": "w1", "links": []string{"198.18.9.1"}}, map[string]any{"name": "w2", "links": []string{"198.18.9.2"}}}
 		}

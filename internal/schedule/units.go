@@ -232,6 +232,7 @@ func (s *scheduler) score(u *unit) {
 		}
 	}
 	s.locate(u.own, u.why, u.group)
+	s.pingHeuristic(u.own, u.why)
 	if u.clone != nil {
 		s.locate(u.own, u.why, u.clone.Name)
 	}
@@ -259,6 +260,31 @@ func (s *scheduler) score(u *unit) {
 			}
 		}
 		u.mown, u.mwhy = append(u.mown, sc), append(u.mwhy, why)
+	}
+}
+
+// pingHeuristic adds config.QuorumPingWeight per quorum.ping target a node
+// reaches: a node that lost its uplink hands its groups to one that has it,
+// while equal reach (both lost it) leaves stickiness to decide.
+func (s *scheduler) pingHeuristic(sc []int, why [][]string) {
+	targets := len(s.m.Quorum.Ping)
+	if targets == 0 {
+		return
+	}
+	for i, node := range s.nodes {
+		v, ok := s.v.Attributes[node][config.QuorumPingAttr]
+		c, err := strconv.Atoi(v)
+		switch {
+		case !ok || err != nil:
+			why[i] = append(why[i], "quorum.ping: not measured on "+node+" yet: +0")
+			continue
+		case c > targets:
+			c = targets
+		case c < 0:
+			c = 0
+		}
+		sc[i] = add(sc[i], c*config.QuorumPingWeight)
+		why[i] = append(why[i], "quorum.ping: reaches "+strconv.Itoa(c)+" of "+strconv.Itoa(targets)+" targets: +"+strconv.Itoa(c*config.QuorumPingWeight))
 	}
 }
 

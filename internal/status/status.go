@@ -4,7 +4,7 @@
 package status
 
 // Schema is bumped on any change of the JSON shape.
-const Schema = 2
+const Schema = 3
 
 // Status is one agent's view of the cluster. Schema 2 added nodes[].role
 // (majority mode's witnesses are listed among the nodes).
@@ -44,6 +44,8 @@ type Node struct {
 	Votes       int    `json:"votes"`
 	ConfigMatch bool   `json:"config_match"`
 	Incarnation uint64 `json:"incarnation,omitempty"`
+	// Attributes are the node's health attributes (link.eth0.up, ping.gw.ok), as location rules see them.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // Link is one network path to a node.

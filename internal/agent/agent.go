@@ -20,6 +20,7 @@ import (
 	"tandem/internal/authkey"
 	"tandem/internal/config"
 	"tandem/internal/gate"
+	"tandem/internal/health"
 	"tandem/internal/metrics"
 	"tandem/internal/node"
 	"tandem/internal/resource"
@@ -61,6 +62,7 @@ type Agent struct {
 	exec      *executor
 	alerts    *alert.Dispatcher
 	recv      chan packet
+	attrs     chan health.Attr // from the health prober
 	reqs      chan statusReq
 	drops     *dropLog
 	events    *history
@@ -90,7 +92,7 @@ func bootTime() time.Duration {
 func Run(ctx context.Context, o Options) error {
 	m := o.Model
 	a := &Agent{o: o, log: o.Log, bootStart: bootTime(), peers: map[string][]netip.AddrPort{},
-		recv: make(chan packet, 1024), reqs: make(chan statusReq), sendErr: map[string]time.Time{}}
+		recv: make(chan packet, 1024), attrs: make(chan health.Attr, 16), reqs: make(chan statusReq), sendErr: map[string]time.Time{}}
 	var self *config.Node
 	var peerNames []string
 	members := slices.Concat(m.Nodes, m.Witnesses)
@@ -193,6 +195,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	a.exec = newExecutor(agents, a.log, a.metrics)
 	defer a.exec.close()
+	if !witness && len(m.HealthAttrs()) > 0 {
+		prober, err := health.Open(m, a.log)
+		if err != nil {
+			return err
+		}
+		defer prober.Close()
+		hctx, stopHealth := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() { prober.Run(hctx, a.attrs); close(ran) }()
+		defer func() { stopHealth(); <-ran }()
+	}
 	for i, c := range a.conns {
 		go a.read(i, c)
 	}
@@ -272,6 +285,9 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 		case r := <-a.exec.results:
 			turn()
 			a.core.Step(a.now(), r)
+		case at := <-a.attrs:
+			turn()
+			a.core.Step(a.now(), node.Attribute{Name: at.Name, Value: at.Value})
 		case <-a.refusedGates():
 			turn()
 			a.core.Step(a.now(), node.Paused{}) // our gate lapsed under us: the lease is gone

@@ -146,11 +146,15 @@ func Check(m *Model) Report {
 		}
 	}
 	for _, c := range m.Constraints {
+		verb := "prefers"
+		if c.Score < 0 {
+			verb = "avoids"
+		}
 		if c.Rule != nil {
-			add("location: %s prefers nodes where %s with score %s", c.Target, c.Rule.Text, FormatScore(c.Score))
+			add("location: %s %s nodes where %s with score %s", c.Target, verb, c.Rule.Text, FormatScore(c.Score))
 			continue
 		}
-		add("location: %s prefers %s with score %s", c.Target, c.Node, FormatScore(c.Score))
+		add("location: %s %s %s with score %s", c.Target, verb, c.Node, FormatScore(c.Score))
 	}
 	for _, l := range m.placementLines() { // placement.go
 		add("%s", l)

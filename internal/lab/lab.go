@@ -42,6 +42,12 @@ type Spec struct {
 	Deadtime    time.Duration // default 1s
 	Initdead    time.Duration // default 3s
 	WaitForAll  bool
+	// Health is the config's health section as YAML flow (e.g. "{links:
+	// [eth0]}"), QuorumPing quorum.ping's targets, and Constraints more
+	// location constraints as YAML flow mappings.
+	Health      string
+	QuorumPing  []netip.Addr
+	Constraints []string
 	Log         io.Writer // agents' logs; nil discards
 }
 
@@ -136,7 +142,15 @@ func (c *Cluster) writeFiles() error {
 		}
 		b.WriteString("nodes:\n")
 	} else {
-		fmt.Fprintf(&b, "quorum: {mode: two_node, wait_for_all: %v}\nnodes:\n", s.WaitForAll)
+		ping := ""
+		if len(s.QuorumPing) > 0 {
+			var ps []string
+			for _, a := range s.QuorumPing {
+				ps = append(ps, a.String())
+			}
+			ping = ", ping: [" + strings.Join(ps, ", ") + "]"
+		}
+		fmt.Fprintf(&b, "quorum: {mode: two_node, wait_for_all: %v%s}\nnodes:\n", s.WaitForAll, ping)
 	}
 	for _, n := range s.Nodes {
 		fmt.Fprintf(&b, "  - {name: %s, links: [%s]}\n", n, links(n))
@@ -163,8 +177,15 @@ func (c *Cluster) writeFiles() error {
     ops: {start: {timeout: 5s}, stop: {timeout: 5s}, monitor: {interval: 1s, timeout: 1s}}
 groups: [{name: service, members: [vip, echo]}]
 `, Floating, strings.ReplaceAll(daemon, "'", "''"))
+	cs := slices.Clone(s.Constraints)
 	if s.Prefer != "" {
-		fmt.Fprintf(&b, "constraints: [{location: service, node: %s, score: %d}]\n", s.Prefer, s.PreferScore)
+		cs = append(cs, fmt.Sprintf("{location: service, node: %s, score: %d}", s.Prefer, s.PreferScore))
+	}
+	if len(cs) > 0 {
+		fmt.Fprintf(&b, "constraints:\n  - %s\n", strings.Join(cs, "\n  - "))
+	}
+	if s.Health != "" {
+		fmt.Fprintf(&b, "health: %s\n", s.Health)
 	}
 	fmt.Fprintf(&b, "defaults: {stickiness: %d}\n", s.Stickiness)
 	return os.WriteFile(c.Config(), []byte(b.String()), 0o600)

@@ -25,6 +25,7 @@ import (
 //	AT crash N            the machine dies (restarts 1 s later)
 //	AT kill N             the agent dies, addresses stay (restarts 1 s later)
 //	AT stop N             SIGTERM: a graceful stop (restarts 1 s later)
+//	AT slowstop N D       from now on every stop on N takes D
 //
 // The cluster: the layout's members, one link, groups voice (vip, svc)
 // preferring a with 50 and vip2 (an address alone) preferring b with 100,
@@ -55,8 +56,8 @@ func parseScript(lines []string, names []string) ([]scriptOp, error) {
 			return nil, bad(err.Error())
 		}
 		op := scriptOp{at: at, verb: f[1]}
-		want := map[string]int{"isolate": 1, "cut": 2, "oneway": 2, "delay": 2, "pause": 1, "pausereply": 1, "crash": 1, "kill": 1, "stop": 1}
-		durs := map[string]int{"isolate": 1, "cut": 1, "oneway": 1, "delay": 2, "pause": 1, "pausereply": 1}
+		want := map[string]int{"isolate": 1, "cut": 2, "oneway": 2, "delay": 2, "pause": 1, "pausereply": 1, "crash": 1, "kill": 1, "stop": 1, "slowstop": 1}
+		durs := map[string]int{"isolate": 1, "cut": 1, "oneway": 1, "delay": 2, "pause": 1, "pausereply": 1, "slowstop": 1}
 		n, ok := want[op.verb]
 		if !ok {
 			return nil, bad("unknown verb")
@@ -181,6 +182,8 @@ func (s *Sim) runOp(op scriptOp) {
 		}
 	case "pausereply":
 		s.nodes[idx(op.args[0])].pauseAfterSend = op.dur
+	case "slowstop":
+		s.nodes[idx(op.args[0])].slowStop = op.dur
 	case "crash", "kill":
 		i := idx(op.args[0])
 		if s.nodes[i].up {

@@ -170,6 +170,7 @@ type simNode struct {
 	pendingReady   *node.Ready
 	decidedAt      time.Duration // when pendingReady was decided, on the node's clock
 	pauseAfterSend time.Duration // a pause to begin once the next quorum message is sent
+	slowStop       time.Duration // scripts: how long a stop takes here (0: 5 ms)
 	rate           float64
 	inc            uint64
 	saved          []statelog.Entry         // the state log as persisted
@@ -677,6 +678,9 @@ func (s *Sim) dispatch(i int, a node.Action, stale bool) {
 	d := s.randDur(time.Millisecond, s.m.Resources[0].Ops.StartTimeout/40)
 	if s.script != nil {
 		d = 5 * time.Millisecond
+		if a.Op == ownership.OpStop && n.slowStop > 0 {
+			d = n.slowStop
+		}
 	} else if a.Op == ownership.OpStop && s.rng.IntN(10) == 0 {
 		d = s.randDur(d, a.Timeout*9/10) // a slow stop that still makes it in time
 		s.res.Coverage["slow-stop"]++

@@ -176,8 +176,10 @@ func (m *Model) healthLines(warn func(string, ...any)) []string {
 		if c.Rule == nil {
 			continue
 		}
+		warned := map[string]bool{} // "x lt 1 or not_defined x" names x twice
 		for _, e := range c.Rule.Exprs {
-			if (strings.HasPrefix(e.Attr, "link.") || strings.HasPrefix(e.Attr, "ping.")) && !known[e.Attr] {
+			if (strings.HasPrefix(e.Attr, "link.") || strings.HasPrefix(e.Attr, "ping.")) && !known[e.Attr] && !warned[e.Attr] {
+				warned[e.Attr] = true
 				warn("location %s where %s: no node sets %s; list the interface under health.links or the target under health.ping", c.Target, c.Rule.Text, e.Attr)
 			}
 		}

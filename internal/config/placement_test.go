@@ -59,8 +59,9 @@ func TestPlacementConfig(t *testing.T) {
 	if o := m.Orders; len(o) != 2 || o[0] != (Order{"ping-clone", "voice", true, true}) || o[1] != (Order{"db", "voice", false, false}) {
 		t.Errorf("orders %+v", o)
 	}
-	if got := Check(m).String(); !strings.Contains(got, "location: voice prefers nodes where ping.gw.ok lt 1 or not_defined ping.gw.ok with score -INFINITY") ||
-		!strings.Contains(got, "order: db then voice (optional)") || !strings.Contains(got, "clone ping-clone: ping on up to 2 nodes, 2 per node") {
+	if got := Check(m).String(); !strings.Contains(got, "location: voice avoids nodes where ping.gw.ok lt 1 or not_defined ping.gw.ok with score -INFINITY") ||
+		!strings.Contains(got, "order: db then voice (optional)") || !strings.Contains(got, "clone ping-clone: ping on up to 2 nodes, 2 per node") ||
+		strings.Count(got, "no node sets ping.gw.ok") != 1 {
 		t.Errorf("check report:\n%s", got)
 	}
 }

@@ -57,6 +57,12 @@ func CIB(m *config.Model, v View) string {
 		for j, k := range keys {
 			w(`<nvpair id="na-%d-%d" name="%s" value="%s"/>`, i+1, j, esc(k), esc(v.Attributes[n][k]))
 		}
+		// quorum.ping is ocf:pacemaker:ping's pingd: multiplier × reachable
+		// targets, used below as a score-attribute.
+		if c, err := strconv.Atoi(v.Attributes[n][config.QuorumPingAttr]); err == nil && len(m.Quorum.Ping) > 0 {
+			c = min(max(c, 0), len(m.Quorum.Ping))
+			w(`<nvpair id="na-%d-qp" name="pingd" value="%d"/>`, i+1, c*config.QuorumPingWeight)
+		}
 		w("</instance_attributes></node>\n")
 	}
 	w("</nodes>\n<resources>\n")
@@ -119,6 +125,15 @@ func CIB(m *config.Model, v View) string {
 			}
 		}
 		w("</rule></rsc_location>\n")
+	}
+	if len(m.Quorum.Ping) > 0 {
+		for _, g := range m.Groups {
+			id := g.Name
+			if c := m.CloneOf(g.Name); c != nil {
+				id = c.Name
+			}
+			w(`<rsc_location id="qp-%s" rsc="%s"><rule id="qp-%s-r" score-attribute="pingd"><expression id="qp-%s-e" attribute="pingd" operation="defined"/></rule></rsc_location>`+"\n", id, id, id, id)
+		}
 	}
 	for i, c := range m.Colocations {
 		w(`<rsc_colocation id="col%d" rsc="%s" with-rsc="%s" score="%s"/>`+"\n", i, c.Dependent, c.With, config.FormatScore(c.Score))

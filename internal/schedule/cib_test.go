@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -72,7 +73,11 @@ func CIB(m *config.Model, v View) string {
 	}
 	prim := func(name string) {
 		w(`<primitive id="%s" class="ocf" provider="heartbeat" type="Dummy">`, name)
-		cibMeta(&b, name, res[name].Meta)
+		mt := res[name].Meta
+		if r := v.Roles[name]; r != "" {
+			mt.TargetRole = r // tandem disable/enable is crm_resource's target-role
+		}
+		cibMeta(&b, name, mt)
 		w("</primitive>\n")
 	}
 	for _, g := range m.Groups {
@@ -80,14 +85,22 @@ func CIB(m *config.Model, v View) string {
 		if c != nil {
 			w(`<clone id="%s"><meta_attributes id="%s-meta"><nvpair id="%s-cm" name="clone-max" value="%d"/><nvpair id="%s-cnm" name="clone-node-max" value="%d"/>`,
 				c.Name, c.Name, c.Name, c.Max, c.Name, c.NodeMax)
-			cibMetaPairs(&b, c.Name, c.Meta)
+			cm := c.Meta
+			if r := v.Roles[c.Name]; r != "" {
+				cm.TargetRole = r
+			}
+			cibMetaPairs(&b, c.Name, cm)
 			w("</meta_attributes>\n")
 		}
 		if g.Implicit {
 			prim(g.Members[0])
 		} else {
 			w(`<group id="%s">`, g.Name)
-			cibMeta(&b, g.Name, g.Meta)
+			gm := g.Meta
+			if r := v.Roles[g.Name]; r != "" {
+				gm.TargetRole = r
+			}
+			cibMeta(&b, g.Name, gm)
 			for _, mem := range g.Members {
 				prim(mem)
 			}
@@ -133,6 +146,15 @@ func CIB(m *config.Model, v View) string {
 				id = c.Name
 			}
 			w(`<rsc_location id="qp-%s" rsc="%s"><rule id="qp-%s-r" score-attribute="pingd"><expression id="qp-%s-e" attribute="pingd" operation="defined"/></rule></rsc_location>`+"\n", id, id, id, id)
+		}
+	}
+	// tandem move and ban are crm_resource's cli-prefer and cli-ban.
+	for _, r := range slices.Sorted(maps.Keys(v.Moves)) {
+		w(`<rsc_location id="cli-prefer-%s" rsc="%s" node="%s" score="INFINITY"/>`+"\n", r, r, v.Moves[r])
+	}
+	for _, r := range slices.Sorted(maps.Keys(v.Bans)) {
+		for _, n := range v.Bans[r] {
+			w(`<rsc_location id="cli-ban-%s-on-%s" rsc="%s" node="%s" score="-INFINITY"/>`+"\n", r, n, r, n)
 		}
 	}
 	for i, c := range m.Colocations {

@@ -196,6 +196,29 @@ func scenarioView(nodes []string, src string) (View, error) {
 				}
 				v.FailedAt[f[1]][f[2]] = epoch.Add(-d)
 			}
+		case "move", "ban":
+			if len(f) != 3 {
+				return v, fmt.Errorf("%s RES NODE", f[0])
+			}
+			if f[0] == "move" {
+				if v.Moves == nil {
+					v.Moves = map[string]string{}
+				}
+				v.Moves[f[1]] = f[2]
+			} else {
+				if v.Bans == nil {
+					v.Bans = map[string][]string{}
+				}
+				v.Bans[f[1]] = append(v.Bans[f[1]], f[2])
+			}
+		case "disable", "enable":
+			if len(f) != 2 {
+				return v, fmt.Errorf("%s RES", f[0])
+			}
+			if v.Roles == nil {
+				v.Roles = map[string]string{}
+			}
+			v.Roles[f[1]] = map[string]string{"disable": config.RoleStopped, "enable": config.RoleStarted}[f[0]]
 		default:
 			return v, fmt.Errorf("unknown line %q", line)
 		}

@@ -38,6 +38,13 @@ type View struct {
 	Standby            map[string]bool              // nodes that run nothing
 	Maintenance        map[string]bool              // nodes whose resources are left as they are
 	ClusterMaintenance bool                         // every resource is left as it is
+
+	// The operator's runtime instructions (tandem move, ban, disable), kept
+	// in the state log: they weigh like Pacemaker's cli-prefer and cli-ban
+	// constraints and target-role, but each shows as what it is.
+	Moves map[string]string   // group or resource → node it was moved to (+INFINITY there)
+	Bans  map[string][]string // group or resource → nodes it is banned from (-INFINITY)
+	Roles map[string]string   // group or resource → config.RoleStarted or RoleStopped, over its target_role
 }
 
 // Score is one node's total for a group, with the reasons that add up to it.

@@ -170,7 +170,19 @@ func (s *scheduler) settle(p *prim, r *config.Resource, g *config.Group, c *conf
 		}
 		return mt.FailureTimeout != nil
 	})
+	roleSet, names := false, []string{p.name, g.Name}
+	if c != nil {
+		names = append(names, c.Name)
+	}
+	for _, name := range names {
+		if role := s.v.Roles[name]; role != "" && !roleSet {
+			p.stopped, roleSet = role == config.RoleStopped, true // tandem disable/enable beats the config
+		}
+	}
 	first(func(mt config.Meta) bool {
+		if roleSet {
+			return true
+		}
 		if mt.TargetRole != "" {
 			p.stopped = mt.TargetRole == config.RoleStopped
 		}
@@ -290,6 +302,16 @@ func (s *scheduler) pingHeuristic(sc []int, why [][]string) {
 
 // locate adds the location constraints on target to sc.
 func (s *scheduler) locate(sc []int, why [][]string, target string) {
+	for i, node := range s.nodes {
+		if s.v.Moves[target] == node {
+			sc[i] = add(sc[i], Infinity)
+			why[i] = append(why[i], "moved to "+node+" by the operator (tandem clear "+target+" undoes it): +INFINITY")
+		}
+		if slices.Contains(s.v.Bans[target], node) {
+			sc[i] = add(sc[i], -Infinity)
+			why[i] = append(why[i], "banned from "+node+" by the operator (tandem clear "+target+" undoes it): -INFINITY")
+		}
+	}
 	for _, c := range s.locs[target] {
 		for i, node := range s.nodes {
 			if c.Rule != nil {

@@ -829,9 +829,11 @@ func (n *Node) reconcile() {
 				continue
 			}
 			mayStart = false // never start while a peer we hear holds it (S1)
-			if !g.Active() || g.Blocked() || !peerHolds(p, g) {
+			if !g.Active() || !peerHolds(p, g) {
 				continue
 			}
+			// A blocked group is split too: its blocked members stay as they
+			// are, but the later taker still gives up its addresses (S1).
 			// Split brain healed: both hold the group.
 			if n.laterTaker(g, p) {
 				if !g.Demote {

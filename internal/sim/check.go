@@ -186,9 +186,15 @@ func (s *Sim) checkS1() {
 			}
 			for r := range a.active {
 				// A failed stop blocks its group with S infinite (until fenced or
-				// cleaned up): S1 does not cover that group.
+				// cleaned up): S1 does not cover that group — except its
+				// floating IPs whose own stop did not fail, which a later
+				// taker can always drop.
 				h := s.h[s.groupOf[r]]
-				if s.isActive(a, r) && s.isActive(b, r) && s.now-since > h && !s.groupBlocked(a, r) && !s.groupBlocked(b, r) {
+				exempt := s.groupBlocked(a, r) || s.groupBlocked(b, r)
+				if s.kindOf(r) == config.KindIP {
+					exempt = a.stopFailed[r] || b.stopFailed[r]
+				}
+				if s.isActive(a, r) && s.isActive(b, r) && s.now-since > h && !exempt {
 					s.fail("S1: %s active on %s and %s, which have heard each other both ways since %.3fs (H = %v)", r, a.name, b.name, since.Seconds(), h)
 					return
 				}

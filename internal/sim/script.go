@@ -26,6 +26,8 @@ import (
 //	AT kill N             the agent dies, addresses stay (restarts 1 s later)
 //	AT stop N             SIGTERM: a graceful stop (restarts 1 s later)
 //	AT slowstop N D       from now on every stop on N takes D
+//	AT fail N OP RES      N's next OP (start, stop, monitor) of RES fails
+//	AT hang N OP RES      N's next OP of RES hangs until its timeout
 //
 // The cluster: the layout's members, one link, groups voice (vip, svc)
 // preferring a with 50 and vip2 (an address alone) preferring b with 100,
@@ -56,7 +58,7 @@ func parseScript(lines []string, names []string) ([]scriptOp, error) {
 			return nil, bad(err.Error())
 		}
 		op := scriptOp{at: at, verb: f[1]}
-		want := map[string]int{"isolate": 1, "cut": 2, "oneway": 2, "delay": 2, "pause": 1, "pausereply": 1, "crash": 1, "kill": 1, "stop": 1, "slowstop": 1}
+		want := map[string]int{"isolate": 1, "cut": 2, "oneway": 2, "delay": 2, "pause": 1, "pausereply": 1, "crash": 1, "kill": 1, "stop": 1, "slowstop": 1, "fail": 3, "hang": 3}
 		durs := map[string]int{"isolate": 1, "cut": 1, "oneway": 1, "delay": 2, "pause": 1, "pausereply": 1, "slowstop": 1}
 		n, ok := want[op.verb]
 		if !ok {
@@ -66,7 +68,17 @@ func parseScript(lines []string, names []string) ([]scriptOp, error) {
 			return nil, bad(fmt.Sprintf("%s takes %d names and %d durations", op.verb, n, durs[op.verb]))
 		}
 		op.args = f[2 : 2+n]
-		for _, a := range op.args {
+		members := op.args
+		if op.verb == "fail" || op.verb == "hang" {
+			members = op.args[:1]
+			if !slices.Contains([]string{"start", "stop", "monitor"}, op.args[1]) {
+				return nil, bad(fmt.Sprintf("operation %q: allowed: start, stop, monitor", op.args[1]))
+			}
+			if !slices.Contains([]string{"vip", "svc", "vip2"}, op.args[2]) {
+				return nil, bad(fmt.Sprintf("no resource %q (resources: vip, svc, vip2)", op.args[2]))
+			}
+		}
+		for _, a := range members {
 			if !slices.Contains(names, a) {
 				return nil, bad(fmt.Sprintf("no member %q (members: %s)", a, strings.Join(names, ", ")))
 			}
@@ -184,6 +196,12 @@ func (s *Sim) runOp(op scriptOp) {
 		s.nodes[idx(op.args[0])].pauseAfterSend = op.dur
 	case "slowstop":
 		s.nodes[idx(op.args[0])].slowStop = op.dur
+	case "fail", "hang":
+		n := s.nodes[idx(op.args[0])]
+		if n.scripted == nil {
+			n.scripted = map[string]string{}
+		}
+		n.scripted[op.args[1]+" "+op.args[2]] = op.verb
 	case "crash", "kill":
 		i := idx(op.args[0])
 		if s.nodes[i].up {

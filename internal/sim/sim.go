@@ -103,7 +103,7 @@ var Classes = []string{
 	"pause", "pause-between-decision-and-effect", "clock-skew",
 	"loss", "duplicate", "reorder", "delay-spike",
 	"start-failure", "stop-failure", "monitor-failure", "op-hang", "service-death",
-	"takeover", "hand-off",
+	"takeover", "hand-off", "uplink-lost",
 }
 
 // MajorityClasses are the classes only majority layouts can exercise.
@@ -168,9 +168,10 @@ type simNode struct {
 	held   []*event // messages and results that arrived while paused
 	// pendingReady: a decision made just before a pause, carried out at resume.
 	pendingReady   *node.Ready
-	decidedAt      time.Duration // when pendingReady was decided, on the node's clock
-	pauseAfterSend time.Duration // a pause to begin once the next quorum message is sent
-	slowStop       time.Duration // scripts: how long a stop takes here (0: 5 ms)
+	decidedAt      time.Duration     // when pendingReady was decided, on the node's clock
+	pauseAfterSend time.Duration     // a pause to begin once the next quorum message is sent
+	slowStop       time.Duration     // scripts: how long a stop takes here (0: 5 ms)
+	scripted       map[string]string // scripts: "OP RES" → fail or hang, for the next such operation
 	rate           float64
 	inc            uint64
 	saved          []statelog.Entry         // the state log as persisted
@@ -230,6 +231,10 @@ type Sim struct {
 	// lastFault is when anything was last injected, healed or rebooted, and
 	// l1Checked when L1 was last evaluated (every 100 ms of quiet).
 	lastFault, l1Checked time.Duration
+	// up draws uplink faults; uplinkDown[i] says node i's quorum.ping
+	// target does not answer it.
+	up         *rand.Rand
+	uplinkDown map[int]bool
 	// l1Good is, per group, when it last ran on exactly one node of the
 	// quorate set L1 looks at.
 	l1Good map[string]time.Duration
@@ -247,8 +252,13 @@ func New(opt Options) *Sim {
 		opt.TraceLen = 60
 	}
 	s := &Sim{opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0x7a6d)), res: Result{Seed: opt.Seed, Coverage: Coverage{}}, l1Good: map[string]time.Duration{},
-		spike: map[[2]int]time.Duration{}}
+		spike: map[[2]int]time.Duration{}, up: rand.New(rand.NewPCG(opt.Seed, 0x75706c))}
 	s.m = s.model()
+	if s.up.IntN(2) == 0 {
+		// quorum.ping's heuristic (from a stream of its own, so seeds
+		// without it replay as before): uplinks fail and return.
+		s.m.Quorum.Ping = []netip.Addr{netip.MustParseAddr("198.18.9.1")}
+	}
 	s.indexModel()
 	links := len(s.m.Nodes[0].Links)
 	all := slices.Concat(s.m.Nodes, s.m.Witnesses)
@@ -387,6 +397,9 @@ func (s *Sim) Run() Result {
 		s.scheduleScript(s.script)
 	} else {
 		s.scheduleFault(s.randDur(2*time.Second, 6*time.Second))
+		if len(s.m.Quorum.Ping) > 0 {
+			s.scheduleUplink()
+		}
 	}
 	end := s.opt.Duration
 	for s.q.Len() > 0 && s.res.Violation == "" {
@@ -423,6 +436,7 @@ func (s *Sim) boot(i int, first bool) {
 	}
 	n.core = core
 	s.logf("%s boots (incarnation %d)", n.name, n.inc)
+	s.tellUplink(i)
 	if n.quorumLost {
 		// The flag is in the persisted raft state from now on.
 		n.quorumLost = false
@@ -438,6 +452,43 @@ func (s *Sim) boot(i int, first bool) {
 	}
 	s.carryOut(i)
 	s.push(&event{at: s.now + s.tickEvery(), kind: evTick, node: i, gen: n.gen})
+}
+
+// tellUplink is the health prober's report to node i's core: whether it
+// reaches the quorum.ping target (a witness runs no prober).
+func (s *Sim) tellUplink(i int) {
+	n := s.nodes[i]
+	if len(s.m.Quorum.Ping) == 0 || i >= len(s.m.Nodes) || !n.up || n.paused {
+		return
+	}
+	v := "1"
+	if s.uplinkDown[i] {
+		v = "0"
+	}
+	n.core.Step(s.local(n), node.Attribute{Name: config.QuorumPingAttr, Value: v})
+}
+
+// scheduleUplink makes one node's uplink fail or return every few seconds.
+func (s *Sim) scheduleUplink() {
+	at := s.now + 3*time.Second + time.Duration(s.up.Int64N(int64(12*time.Second)))
+	s.push(&event{at: at, kind: evFault, fault: func() {
+		i := s.up.IntN(len(s.m.Nodes))
+		if s.uplinkDown == nil {
+			s.uplinkDown = map[int]bool{}
+		}
+		s.uplinkDown[i] = !s.uplinkDown[i]
+		if s.uplinkDown[i] {
+			s.res.Coverage["uplink-lost"]++
+			s.logf("%s's uplink fails: quorum.ping target unreachable", s.nodes[i].name)
+		} else {
+			s.logf("%s's uplink returns", s.nodes[i].name)
+		}
+		s.tellUplink(i)
+		if n := s.nodes[i]; n.up && !n.paused {
+			s.afterStep(i)
+		}
+		s.scheduleUplink()
+	}})
 }
 
 func (s *Sim) tickEvery() time.Duration { return max(s.m.Timing.Keepalive/4, time.Millisecond) }
@@ -715,6 +766,15 @@ func (s *Sim) dispatch(i int, a node.Action, stale bool) {
 		out = ownership.Outcome{Err: "timed out"}
 		s.res.Coverage["op-hang"]++
 	}
+	if k := a.Op.String() + " " + a.Resource; n.scripted[k] != "" {
+		switch n.scripted[k] {
+		case "fail":
+			out = ownership.Outcome{Err: "scripted " + a.Op.String() + " failure"}
+		case "hang":
+			d, out = a.Timeout, ownership.Outcome{Err: "timed out"}
+		}
+		delete(n.scripted, k)
+	}
 	if a.Op == ownership.OpStart || a.Op == ownership.OpStop {
 		s.logf("%s: %s %s dispatched (result in %v)", n.name, a.Op, a.Resource, d)
 	}
@@ -860,6 +920,7 @@ func (s *Sim) resume(i int) {
 	if !n.up {
 		return // a graceful stop finished among them: the agent has exited
 	}
+	s.tellUplink(i) // what the prober saw meanwhile
 	n.core.Step(s.local(n), node.Tick{})
 	s.afterStep(i)
 }

@@ -106,9 +106,11 @@ func reportCoverage(t *testing.T, cov Coverage, required []string) {
 // Seeds that once found a bug in the core, with the unit test that now pins it:
 //
 //	default seed 26: a demoting node with a blocked member kept its floating IP
-//	                 (ownership TestDemoteWithBlockedMemberStillDropsAddresses)
+//	                 (ownership TestDemoteWithBlockedMemberStillDropsAddresses;
+//	                 testdata/scenarios/split_heal_blocked_member.txt)
 //	default seed 69: demotion waited for a hung start on another member before
-//	                 dropping the address (ownership TestDemoteDoesNotWaitForOtherMembers)
+//	                 dropping the address (ownership TestDemoteDoesNotWaitForOtherMembers;
+//	                 testdata/scenarios/split_heal_hung_start.txt)
 //
 // They are inside 1..2000, so every CI run replays them. Majority mode:
 //

@@ -294,7 +294,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 		case due := <-wake.C:
 			a.metrics.LoopLag(time.Since(due))
 			turn()
-			a.core.Step(a.now(), node.Tick{})
+			a.core.Step(a.now(), node.Tick{Wall: time.Now()})
 		case req := <-a.reqs:
 			turn()
 			if req.input != nil {
@@ -321,8 +321,8 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			if a.fatal != nil {
 				return a.fatal
 			}
-			a.log.Info("agent stopped: resources released, peers told")
-			a.events.add(time.Now(), "agent stopped: resources released, peers told")
+			a.log.Info("agent stopped, peers told")
+			a.events.add(time.Now(), "agent stopped, peers told")
 			a.events.save(st, true, a.log)
 			return nil
 		}
@@ -432,6 +432,24 @@ func (a *Agent) Status(ctx context.Context) (status.Status, error) {
 // Unblock implements api.Backend.
 func (a *Agent) Unblock(ctx context.Context) error {
 	_, err := a.ask(ctx, node.Unblock{})
+	return err
+}
+
+// Admin implements api.Backend: the instruction is checked against the
+// config here, so a typo comes back to the operator instead of the log.
+func (a *Agent) Admin(ctx context.Context, req api.AdminRequest) error {
+	in := node.Admin{Op: node.AdminOp(req.Op), Resource: req.Resource, Node: req.Node, By: "tandem " + req.Op + " on " + a.o.Self}
+	if req.Lifetime != "" {
+		d, err := time.ParseDuration(req.Lifetime)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%s: lifetime %q: want a positive duration such as 30m or 2h", req.Op, req.Lifetime)
+		}
+		in.Until = time.Now().Add(d)
+	}
+	if err := node.CheckAdmin(a.o.Model, in); err != nil {
+		return err
+	}
+	_, err := a.ask(ctx, in)
 	return err
 }
 

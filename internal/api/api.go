@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"tandem/internal/status"
@@ -27,6 +29,18 @@ type Backend interface {
 	// Rejoin lets node, whose raft state was lost, vote again (majority
 	// mode). Only node's own agent can: the flag is in its state.
 	Rejoin(ctx context.Context, node string) error
+	// Admin applies an operator instruction; a bad one is an error that
+	// says what exists instead.
+	Admin(ctx context.Context, req AdminRequest) error
+}
+
+// AdminRequest is an operator instruction: tandem standby, online,
+// maintenance, move, ban, clear, cleanup, enable, disable.
+type AdminRequest struct {
+	Op       string `json:"op"`                 // node.AdminOp
+	Resource string `json:"resource,omitempty"` // group, resource or clone
+	Node     string `json:"node,omitempty"`
+	Lifetime string `json:"lifetime,omitempty"` // move only: a Go duration ("30m")
 }
 
 // MetricsSource is a Backend that also serves Prometheus metrics: Handler
@@ -88,6 +102,18 @@ func Handler(b Backend) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("POST /v1/admin", func(w http.ResponseWriter, r *http.Request) {
+		var req AdminRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			http.Error(w, "admin request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := b.Admin(r.Context(), req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("POST /v1/node/rejoin", func(w http.ResponseWriter, r *http.Request) {
 		if err := b.Rejoin(r.Context(), r.URL.Query().Get("node")); err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
@@ -131,7 +157,11 @@ func NewClient(socket string) *Client {
 }
 
 func (c *Client) do(ctx context.Context, method, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://tandem"+path, nil)
+	return c.doBody(ctx, method, path, nil)
+}
+
+func (c *Client) doBody(ctx context.Context, method, path string, body io.Reader) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://tandem"+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -140,14 +170,17 @@ func (c *Client) do(ctx context.Context, method, path string) ([]byte, error) {
 		return nil, fmt.Errorf("agent at %s: %w (is `tandem agent` running? --socket or TANDEM_SOCKET choose another)", c.socket, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return nil, fmt.Errorf("agent at %s: %w", c.socket, err)
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("agent at %s: %s: %s", c.socket, resp.Status, body)
+	if resp.StatusCode == http.StatusBadRequest {
+		return nil, errors.New(strings.TrimSpace(string(out))) // the agent's own words: what is wrong and what exists
 	}
-	return body, nil
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("agent at %s: %s: %s", c.socket, resp.Status, out)
+	}
+	return out, nil
 }
 
 // Status fetches the agent's status.
@@ -185,5 +218,15 @@ func (c *Client) Rejoin(ctx context.Context, node string) error {
 // Unblock releases wait_for_all on the agent.
 func (c *Client) Unblock(ctx context.Context) error {
 	_, err := c.do(ctx, http.MethodPost, "/v1/quorum/unblock")
+	return err
+}
+
+// Admin sends an operator instruction to the agent.
+func (c *Client) Admin(ctx context.Context, req AdminRequest) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	_, err = c.doBody(ctx, http.MethodPost, "/v1/admin", bytes.NewReader(b))
 	return err
 }

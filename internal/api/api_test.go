@@ -14,6 +14,7 @@ import (
 type fake struct {
 	unblocked bool
 	rejoined  string
+	admin     AdminRequest
 }
 
 func (f *fake) Status(context.Context) (status.Status, error) {
@@ -21,6 +22,14 @@ func (f *fake) Status(context.Context) (status.Status, error) {
 }
 
 func (f *fake) Unblock(context.Context) error { f.unblocked = true; return nil }
+
+func (f *fake) Admin(_ context.Context, req AdminRequest) error {
+	if req.Node != "a" {
+		return fmt.Errorf("%s: no node named %q; nodes: a", req.Op, req.Node)
+	}
+	f.admin = req
+	return nil
+}
 
 func (f *fake) Rejoin(_ context.Context, node string) error {
 	if node != "a" {
@@ -63,6 +72,14 @@ func TestSocketIsRootOnlyAndServes(t *testing.T) {
 	}
 	if err := c.Unblock(ctx); err != nil || !b.unblocked {
 		t.Fatalf("unblock: %v", err)
+	}
+	want := AdminRequest{Op: "move", Resource: "voice", Node: "a", Lifetime: "30m"}
+	if err := c.Admin(ctx, want); err != nil || b.admin != want {
+		t.Fatalf("admin: %v, backend saw %+v", err, b.admin)
+	}
+	// A refused instruction comes back in the agent's words, nothing added.
+	if err := c.Admin(ctx, AdminRequest{Op: "standby", Node: "x"}); err == nil || err.Error() != `standby: no node named "x"; nodes: a` {
+		t.Fatalf("refused admin: %v", err)
 	}
 	// A second agent on the same socket is refused, not allowed to steal it.
 	if _, err := Listen(sock); err == nil {

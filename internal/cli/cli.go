@@ -100,5 +100,6 @@ func newRoot(g *globals) *cobra.Command {
 		versionCmd(g),
 		reportCmd(g),
 	)
+	root.AddCommand(adminCmds(g)...)
 	return root
 }

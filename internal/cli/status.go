@@ -104,7 +104,11 @@ func WriteStatus(w io.Writer, st status.Status, color bool) {
 		q = "NOT quorate (waiting for " + strings.Join(st.Quorum.WaitingFor, ", ") + ")"
 	}
 	fmt.Fprintf(w, "Cluster %s — answered by %s (up %s), DC %s, config %s\n", st.Cluster, st.Node, st.Uptime, orDash(st.DC), st.ConfigHash)
-	fmt.Fprintf(w, "Quorum: %s, %s, %d of %d votes\n\n", st.Quorum.Mode, q, st.Quorum.Votes, st.Quorum.Expected)
+	fmt.Fprintf(w, "Quorum: %s, %s, %d of %d votes\n", st.Quorum.Mode, q, st.Quorum.Votes, st.Quorum.Expected)
+	if st.Maintenance {
+		fmt.Fprintln(w, paint("MAINTENANCE: resources are left as they are (tandem maintenance off to manage them again)", "33"))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tSTATE\tLINKS")
 	for _, n := range st.Nodes {
@@ -126,7 +130,14 @@ func WriteStatus(w io.Writer, st status.Status, color bool) {
 		if n.Self {
 			name += " (self)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, state(n.State), strings.Join(links, ", "))
+		ns := state(n.State)
+		if n.Standby {
+			ns += " " + paint("standby", "33")
+		}
+		if n.Maintenance {
+			ns += " " + paint("maintenance", "33")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, ns, strings.Join(links, ", "))
 		if len(n.Attributes) > 0 {
 			var as []string
 			for _, k := range slices.Sorted(maps.Keys(n.Attributes)) {
@@ -158,6 +169,23 @@ func WriteStatus(w io.Writer, st status.Status, color bool) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Kind, orDash(r.Group), strings.Join(where, ", "), orDash(strings.Join(fails, " ")))
 	}
 	tw.Flush()
+	if len(st.Operator) > 0 {
+		// Shown like this, a move or ban cannot linger unnoticed.
+		fmt.Fprintln(w, "\nOperator instructions (tandem clear / enable undo them):")
+		for _, in := range st.Operator {
+			line := in.Op + " " + in.Target
+			switch in.Op {
+			case "move":
+				line += " to " + in.Node
+			case "ban":
+				line += " from " + in.Node
+			}
+			if in.Until != "" {
+				line += " until " + in.Until
+			}
+			fmt.Fprintln(w, "  "+line)
+		}
+	}
 	if len(st.Warnings) > 0 {
 		fmt.Fprintln(w, "\nWarnings:")
 		for _, x := range st.Warnings {

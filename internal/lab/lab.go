@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,7 +49,11 @@ type Spec struct {
 	Health      string
 	QuorumPing  []netip.Addr
 	Constraints []string
-	Log         io.Writer // agents' logs; nil discards
+	// LSBEcho runs the echo service from an LSB init script that detaches
+	// it, instead of as the agent's child (exec): it outlives an agent
+	// restart, as a service under maintenance must.
+	LSBEcho bool
+	Log     io.Writer // agents' logs; nil discards
 }
 
 // Floating is the floating address the cluster moves, and EchoPort the service's port.
@@ -165,18 +170,24 @@ func (c *Cluster) writeFiles() error {
 	if s.FailStartOn != "" {
 		daemon = fmt.Sprintf(`if [ "$TANDEM_NODE" = "%s" ]; then echo "simulated start failure" >&2; exit 1; fi; %s`, s.FailStartOn, daemon)
 	}
+	echo := fmt.Sprintf("type: exec\n    params:\n      daemon: '%s'", strings.ReplaceAll(daemon, "'", "''"))
+	if s.LSBEcho {
+		script := filepath.Join(c.Dir, "echo-init")
+		if err := os.WriteFile(script, []byte(lsbEcho(c.Dir, self)), 0o755); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		echo = "type: lsb:echo\n    params: {path: " + script + "}"
+	}
 	fmt.Fprintf(&b, `resources:
   - name: vip
     type: ip
     params: {address: %s/24, interface: eth0, label: "eth0:0", arp_count: 3, arp_interval: 50ms}
     ops: {monitor: {interval: 1s, timeout: 1s}}
   - name: echo
-    type: exec
-    params:
-      daemon: '%s'
+    %s
     ops: {start: {timeout: 5s}, stop: {timeout: 5s}, monitor: {interval: 1s, timeout: 1s}}
 groups: [{name: service, members: [vip, echo]}]
-`, Floating, strings.ReplaceAll(daemon, "'", "''"))
+`, Floating, echo)
 	cs := slices.Clone(s.Constraints)
 	if s.Prefer != "" {
 		cs = append(cs, fmt.Sprintf("{location: service, node: %s, score: %d}", s.Prefer, s.PreferScore))
@@ -374,6 +385,15 @@ func (c *Cluster) Close() error {
 	for _, n := range names {
 		_ = c.Kill(n)
 	}
+	// The LSB echo daemons detach from their agents: kill them by pid file.
+	pids, _ := filepath.Glob(filepath.Join(c.Dir, "echo-*.pid"))
+	for _, f := range pids {
+		if b, err := os.ReadFile(f); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
 	var err error
 	if c.Topo != nil {
 		err = c.Topo.Close()
@@ -417,4 +437,32 @@ func (p *prefixed) Write(b []byte) (int, error) {
 		p.mid = false
 	}
 	return n, nil
+}
+
+// lsbEcho is an LSB init script for the echo service: it detaches the
+// daemon (setsid) and keeps a pid file per node, so the service survives
+// its agent, and status answers with LSB codes.
+func lsbEcho(dir, bin string) string {
+	return fmt.Sprintf(`#!/bin/sh
+PIDF=%[1]s/echo-$TANDEM_NODE.pid
+# A zombie counts as gone: PID 1 here (a container's) may be slow to reap it.
+running() { [ -f "$PIDF" ] || return 1; st=$(awk '{print $3}' "/proc/$(cat "$PIDF")/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
+wait_for() { i=0; while [ $i -lt 50 ]; do if [ "$1" = up ]; then running && return 0; else running || return 0; fi; sleep 0.1; i=$((i+1)); done; return 1; }
+case "$1" in
+start)
+	running && exit 0
+	setsid -f sh -c 'echo $$ > "$0"; exec "$1" echo --listen %[3]s:%[4]d --name "$2"' "$PIDF" %[2]s "$TANDEM_NODE" </dev/null >/dev/null 2>&1
+	wait_for up || exit 1 ;;
+stop)
+	running || { rm -f "$PIDF"; exit 0; }
+	kill "$(cat "$PIDF")"
+	wait_for down || kill -9 "$(cat "$PIDF")"
+	rm -f "$PIDF" ;;
+status)
+	running && exit 0
+	[ -f "$PIDF" ] && exit 1
+	exit 3 ;;
+*) exit 2 ;;
+esac
+`, dir, bin, Floating, EchoPort)
 }

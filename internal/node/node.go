@@ -32,8 +32,10 @@ import (
 // Input is what a Step consumes: Tick, Receive, Result, Shutdown.
 type Input interface{ input() }
 
-// Tick lets time pass: heartbeats go out, deadlines fire.
-type Tick struct{}
+// Tick lets time pass: heartbeats go out, deadlines fire. Wall is the wall
+// clock, for the operator's moves with a lifetime (zero: not known; nothing
+// lapses).
+type Tick struct{ Wall time.Time }
 
 // Receive is an authenticated message from a peer on a link.
 type Receive struct {
@@ -193,6 +195,8 @@ type Node struct {
 	ev        eventState
 	mj        *majority         // majority mode; nil in two_node
 	attrs     map[string]string // this node's health attributes as its probers last said
+	wall      time.Time         // the wall clock at the last Tick that carried it
+	lastHeld  map[string]string // group → the node last seen holding it (for maintenance)
 
 	rd Ready
 }
@@ -211,6 +215,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		monitorAt: map[string]time.Duration{},
 		announce:  map[string]time.Duration{},
 		healed:    map[string]bool{},
+		lastHeld:  map[string]string{},
 		ev:        eventState{active: map[string]bool{}, holder: map[string]string{}, lostAt: map[string]time.Duration{}},
 	}
 	var mcfg membership.Config
@@ -285,6 +290,12 @@ func (n *Node) Step(now time.Duration, in Input) {
 	}
 	switch in := in.(type) {
 	case Tick:
+		if !in.Wall.IsZero() {
+			n.wall = in.Wall
+			n.expireMoves()
+		}
+	case Admin:
+		n.admin(in)
 	case Receive:
 		n.receive(in)
 	case Result:
@@ -749,7 +760,8 @@ func (n *Node) laterTaker(g *ownership.Group, p *peer) bool {
 }
 
 func (n *Node) view() schedule.View {
-	v := schedule.View{Running: map[string]string{}, FailCounts: map[string]map[string]int{}, Attributes: n.attributes()}
+	v := schedule.View{Running: map[string]string{}, FailCounts: map[string]map[string]int{}, Attributes: n.attributes(), Now: n.wall}
+	n.adminView(&v)
 	if !n.leaving && !isWitness(n.m, n.self) {
 		v.Online = append(v.Online, n.self)
 	}
@@ -815,6 +827,9 @@ func (n *Node) reconcile() {
 		target := n.placement.Placement[g.Name]
 		if old.Placement != nil && old.Placement[g.Name] != target {
 			n.logf(slog.LevelInfo, "placement: "+g.Name+" → "+orNone(target), "group", g.Name, "scores", scoreLine(n.placement.Scores[g.Name]))
+		}
+		if n.unmanaged(g) {
+			continue // maintenance: no start, stop or takeover (monitors pause too)
 		}
 		mayStart := hold == ""
 		for _, p := range n.peers {
@@ -892,8 +907,15 @@ func (n *Node) finishReconcile() {
 	n.recurring()
 	if n.leaving && !n.done {
 		for _, g := range n.groups {
-			if g.Active() && !g.Blocked() {
+			if g.Active() && !g.Blocked() && !n.unmanaged(g) {
 				return
+			}
+		}
+		if n.inMaintenance(n.self) {
+			for _, g := range n.groups {
+				if g.Active() {
+					n.logf(slog.LevelWarn, "leaving "+g.Name+" running: this node is in maintenance, so peers do not take it over", "group", g.Name)
+				}
 			}
 		}
 		for _, g := range n.groups {
@@ -903,7 +925,11 @@ func (n *Node) finishReconcile() {
 		}
 		n.done = true
 		n.rd.Done = true
-		n.logf(slog.LevelInfo, "all resources released; saying bye")
+		if n.inMaintenance(n.self) {
+			n.logf(slog.LevelInfo, "in maintenance: resources left running; saying bye")
+		} else {
+			n.logf(slog.LevelInfo, "all resources released; saying bye")
+		}
 		n.sendAll(wire.TypeBye)
 	}
 }
@@ -912,8 +938,9 @@ func (n *Node) recurring() {
 	// Walk groups and members in config order: map order would make the
 	// action sequence differ between runs of the same seed.
 	for _, g := range n.groups {
+		maint := n.unmanaged(g)
 		for _, mb := range g.Members {
-			if mb.State != wire.ResRunning {
+			if mb.State != wire.ResRunning || maint {
 				delete(n.monitorAt, mb.Name)
 				delete(n.announce, mb.Name)
 				continue

@@ -28,6 +28,10 @@ import (
 //	AT slowstop N D       from now on every stop on N takes D
 //	AT fail N OP RES      N's next OP (start, stop, monitor) of RES fails
 //	AT hang N OP RES      N's next OP of RES hangs until its timeout
+//	AT admin N OP ARGS    the operator's instruction on N: standby NODE,
+//	                      online NODE, maintenance-on [NODE], move RES NODE,
+//	                      ban RES NODE, clear RES, cleanup RES [NODE],
+//	                      enable RES, disable RES
 //
 // The cluster: the layout's members, one link, groups voice (vip, svc)
 // preferring a with 50 and vip2 (an address alone) preferring b with 100,
@@ -58,6 +62,17 @@ func parseScript(lines []string, names []string) ([]scriptOp, error) {
 			return nil, bad(err.Error())
 		}
 		op := scriptOp{at: at, verb: f[1]}
+		if op.verb == "admin" {
+			if !slices.Contains(names, f[2]) {
+				return nil, bad(fmt.Sprintf("no member %q (members: %s)", f[2], strings.Join(names, ", ")))
+			}
+			if len(f) < 4 {
+				return nil, bad("want AT admin N OP ARGS")
+			}
+			op.args = f[2:]
+			ops = append(ops, op)
+			continue
+		}
 		want := map[string]int{"isolate": 1, "cut": 2, "oneway": 2, "delay": 2, "pause": 1, "pausereply": 1, "crash": 1, "kill": 1, "stop": 1, "slowstop": 1, "fail": 3, "hang": 3}
 		durs := map[string]int{"isolate": 1, "cut": 1, "oneway": 1, "delay": 2, "pause": 1, "pausereply": 1, "slowstop": 1}
 		n, ok := want[op.verb]
@@ -202,6 +217,31 @@ func (s *Sim) runOp(op scriptOp) {
 			n.scripted = map[string]string{}
 		}
 		n.scripted[op.args[1]+" "+op.args[2]] = op.verb
+	case "admin":
+		i := idx(op.args[0])
+		a := node.Admin{Op: node.AdminOp(op.args[1]), By: "script"}
+		rest := op.args[2:]
+		switch a.Op {
+		case node.AdminStandby, node.AdminOnline, node.AdminMaintenanceOn, node.AdminMaintenanceOff:
+			if len(rest) > 0 {
+				a.Node = rest[0]
+			}
+		default:
+			if len(rest) > 0 {
+				a.Resource = rest[0]
+			}
+			if len(rest) > 1 {
+				a.Node = rest[1]
+			}
+		}
+		if err := node.CheckAdmin(s.m, a); err != nil {
+			s.logf("script: refused: %v", err)
+			return
+		}
+		if n := s.nodes[i]; n.up && !n.paused {
+			n.core.Step(s.local(n), a)
+			s.afterStep(i)
+		}
 	case "crash", "kill":
 		i := idx(op.args[0])
 		if s.nodes[i].up {

@@ -4,10 +4,11 @@
 package status
 
 // Schema is bumped on any change of the JSON shape.
-const Schema = 3
+const Schema = 4
 
 // Status is one agent's view of the cluster. Schema 2 added nodes[].role
-// (majority mode's witnesses are listed among the nodes).
+// (majority mode's witnesses are listed among the nodes); schema 4 the
+// operator's instructions (maintenance, nodes[].standby/maintenance, operator).
 type Status struct {
 	Schema      int        `json:"schema"`
 	Cluster     string     `json:"cluster"`
@@ -20,9 +21,13 @@ type Status struct {
 	Nodes       []Node     `json:"nodes"`
 	Resources   []Resource `json:"resources"`
 	Groups      []Group    `json:"groups"`
-	Warnings    []string   `json:"warnings"`
-	Drops       []Drop     `json:"drops"` // packets dropped by reason since start
-	Events      []Event    `json:"events"`
+	// Maintenance: the whole cluster is in maintenance (tandem maintenance on).
+	Maintenance bool `json:"maintenance"`
+	// Operator lists the moves, bans and disables in force, so none hides.
+	Operator []Instruction `json:"operator"`
+	Warnings []string      `json:"warnings"`
+	Drops    []Drop        `json:"drops"` // packets dropped by reason since start
+	Events   []Event       `json:"events"`
 }
 
 // Quorum says whether this node may run resources.
@@ -45,7 +50,17 @@ type Node struct {
 	ConfigMatch bool   `json:"config_match"`
 	Incarnation uint64 `json:"incarnation,omitempty"`
 	// Attributes are the node's health attributes (link.eth0.up, ping.gw.ok), as location rules see them.
-	Attributes map[string]string `json:"attributes,omitempty"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	Standby     bool              `json:"standby"`     // tandem standby: runs nothing
+	Maintenance bool              `json:"maintenance"` // tandem maintenance on NODE: its resources are left as they are
+}
+
+// Instruction is an operator's move, ban or disable/enable in force.
+type Instruction struct {
+	Op     string `json:"op"`     // move, ban, disable, enable
+	Target string `json:"target"` // group, resource or clone
+	Node   string `json:"node,omitempty"`
+	Until  string `json:"until,omitempty"` // move --lifetime: RFC 3339, UTC
 }
 
 // Link is one network path to a node.

@@ -194,6 +194,13 @@ func (v *validator) clones(r *rawConfig, m *Model) {
 			v.errf(p+".resource", "no resource or group named %q", c.Resource)
 		case cloned[c.Resource] != "":
 			v.errf(p+".resource", "%q is already cloned by %q", c.Resource, cloned[c.Resource])
+		default:
+			for _, mem := range m.group(c.Resource).Members {
+				if slices.ContainsFunc(m.Resources, func(r Resource) bool { return r.Name == mem && r.Kind == KindIP }) {
+					v.errf(p+".resource", "%q is a floating IP address (%s), which lives on one node at a time: it cannot be cloned", c.Resource, mem)
+					break
+				}
+			}
 		}
 		cloned[c.Resource] = c.Name
 		if c.Max != nil {

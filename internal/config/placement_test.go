@@ -107,3 +107,12 @@ func TestPlacementErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestCloneOfFloatingIPRefused(t *testing.T) {
+	y := strings.Replace(placementYAML, "resource: ping,", "resource: vip2,", 1)
+	y = strings.Replace(y, "resources:\n", "resources:\n  - {name: vip2, type: ip, params: {address: 198.18.0.100/24, interface: eth0}}\n", 1)
+	_, err := Parse("t.yaml", []byte(y))
+	if err == nil || !strings.Contains(err.Error(), `clones[0].resource: "vip2" is a floating IP address (vip2), which lives on one node at a time: it cannot be cloned`) {
+		t.Fatalf("clone of an ip: %v", err)
+	}
+}

@@ -99,7 +99,7 @@ func (n *Node) transitions() {
 			n.ev.active[g.Name] = here
 			if here {
 				n.event(Event{Kind: BecameActive, Group: g.Name})
-				if from := n.ev.holder[g.Name]; from != "" {
+				if from := n.ev.holder[g.Name]; from != "" && n.clones[g.Name] == "" {
 					e := Event{Kind: GroupMoved, Group: g.Name, Peer: from}
 					if at, ok := n.ev.lostAt[g.Name]; ok {
 						e.Took = n.now - at

@@ -211,6 +211,9 @@ func (n *Node) assignAsDC() {
 	res := schedule.Place(n.m, n.majorityView())
 	n.placement = res
 	for _, g := range n.groups {
+		if n.clones[g.Name] != "" {
+			continue // not exclusive: every node runs its own instance
+		}
 		cur := mj.assign[g.Name].Node
 		target := res.Placement[g.Name]
 		if target == cur {
@@ -355,7 +358,16 @@ func (mj *majority) String() string {
 func (n *Node) reconcileMajority(hold string) {
 	n.assignAsDC()
 	lease := n.leaseValid()
+	if len(n.clones) > 0 && lease && !n.mj.witness && !n.mj.q.IsDC(n.now) {
+		n.placement = schedule.Place(n.m, n.view()) // where clone instances go; the DC's own is fresh
+	}
 	for _, g := range n.groups {
+		if c := n.clones[g.Name]; c != "" {
+			// Clones are not exclusive, so they need no assignment; still
+			// only under a lease, as Pacemaker stops all without quorum.
+			n.reconcileClone(g, c, hold == "" && lease && !n.mj.witness)
+			continue
+		}
 		idx, here := n.assignedHere(g.Name)
 		want := here && lease && !n.leaving && !n.mj.witness
 		if !lease && g.Active() && !g.Demote {

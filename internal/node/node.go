@@ -197,6 +197,7 @@ type Node struct {
 	attrs     map[string]string // this node's health attributes as its probers last said
 	wall      time.Time         // the wall clock at the last Tick that carried it
 	lastHeld  map[string]string // group → the node last seen holding it (for maintenance)
+	clones    map[string]string // cloned group → its clone: runs wherever placed, not exclusive
 
 	rd Ready
 }
@@ -216,6 +217,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		announce:  map[string]time.Duration{},
 		healed:    map[string]bool{},
 		lastHeld:  map[string]string{},
+		clones:    map[string]string{},
 		ev:        eventState{active: map[string]bool{}, holder: map[string]string{}, lostAt: map[string]time.Duration{}},
 	}
 	var mcfg membership.Config
@@ -258,6 +260,9 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 			n.resGrp[name] = og
 		}
 		n.groups = append(n.groups, og)
+		if c := m.CloneOf(g.Name); c != nil {
+			n.clones[g.Name] = c.Name
+		}
 	}
 	// Probe everything once: adopt or stop what already runs, never start
 	// twice. A witness runs nothing and probes nothing.
@@ -771,6 +776,10 @@ func (n *Node) view() schedule.View {
 		}
 	}
 	for _, g := range n.groups {
+		if n.clones[g.Name] != "" {
+			n.cloneActive(g, &v)
+			continue
+		}
 		if h := n.holder(g); h != "" {
 			v.Running[g.Name] = h
 		}
@@ -824,6 +833,10 @@ func (n *Node) reconcile() {
 	old := n.placement
 	n.placement = schedule.Place(n.m, v)
 	for _, g := range n.groups {
+		if c := n.clones[g.Name]; c != "" {
+			n.reconcileClone(g, c, hold == "")
+			continue
+		}
 		target := n.placement.Placement[g.Name]
 		if old.Placement != nil && old.Placement[g.Name] != target {
 			n.logf(slog.LevelInfo, "placement: "+g.Name+" → "+orNone(target), "group", g.Name, "scores", scoreLine(n.placement.Scores[g.Name]))

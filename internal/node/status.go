@@ -138,9 +138,18 @@ func (n *Node) Status() status.Status {
 	v := n.view()
 	for _, g := range n.groups {
 		sg := status.Group{Name: g.Name, Owner: v.Running[g.Name], Epoch: g.Epoch, Scores: []status.Score{}}
+		key := g.Name
+		if c := n.clones[g.Name]; c != "" {
+			// A clone has instances, not an owner: where its first member
+			// runs, and where the placement wants them.
+			key, sg.Clone, sg.Epoch = c, c, 0
+			sg.Instances = append([]string{}, v.Active[g.Members[0].Name]...)
+			slices.Sort(sg.Instances)
+			sg.Targets = slices.Compact(slices.Clone(n.placement.Clones[c]))
+		}
 		if n.placement.Placement != nil {
 			sg.Target = n.placement.Placement[g.Name]
-			for _, s := range n.placement.Scores[g.Name] {
+			for _, s := range n.placement.Scores[key] {
 				sg.Scores = append(sg.Scores, status.Score{Node: s.Node, Score: config.FormatScore(s.Total), Reasons: s.Reasons})
 			}
 		}
@@ -192,6 +201,9 @@ func (n *Node) Status() status.Status {
 // active group, else the lowest-named online node.
 func (n *Node) dc(v schedule.View) string {
 	for _, g := range n.groups {
+		if n.clones[g.Name] != "" {
+			continue
+		}
 		if h := v.Running[g.Name]; h != "" {
 			return h
 		}

@@ -72,8 +72,7 @@ const (
 type Result struct {
 	// Placement maps every group (implicit ones too) to the node its first
 	// member should run on, "" when it can run nowhere. A cloned group maps
-	// to its first instance's node (node runs one copy until clones are
-	// wired into it).
+	// to its first instance's node; Clones has them all.
 	Placement map[string]string
 	// Members maps every resource that should run to its node; a group
 	// may run only a leading part of its members.

@@ -93,8 +93,13 @@ type Group struct {
 	Members []string `json:"members"`
 	Owner   string   `json:"owner"`  // node holding it, "" if none
 	Target  string   `json:"target"` // node the placement wants, "" if none
-	Epoch   uint64   `json:"epoch"`
-	Scores  []Score  `json:"scores"`
+	// Clone names the clone of a cloned group; Instances are the nodes
+	// running it and Targets where the placement wants instances.
+	Clone     string   `json:"clone,omitempty"`
+	Instances []string `json:"instances,omitempty"`
+	Targets   []string `json:"targets,omitempty"`
+	Epoch     uint64   `json:"epoch"`
+	Scores    []Score  `json:"scores"`
 }
 
 // Score is a node's placement score for a group.

@@ -10,6 +10,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ownership"
 	"tandem/internal/schedule"
+	"tandem/internal/statelog"
 	"tandem/internal/status"
 )
 
@@ -297,7 +298,7 @@ func (n *Node) expireMoves() {
 	if n.wall.IsZero() {
 		return
 	}
-	for _, e := range n.log.Entries() {
+	for _, e := range n.clusterEntries() {
 		r, ok := strings.CutPrefix(e.Key, keyMove)
 		if !ok || e.Value == "" {
 			continue
@@ -314,7 +315,7 @@ func (n *Node) expireMoves() {
 // adminView adds the operator's instructions in the state log to v.
 func (n *Node) adminView(v *schedule.View) {
 	v.Standby, v.Maintenance = map[string]bool{}, map[string]bool{}
-	for _, e := range n.log.Entries() {
+	for _, e := range n.clusterEntries() {
 		if e.Value == "" {
 			continue
 		}
@@ -354,11 +355,43 @@ func (n *Node) adminView(v *schedule.View) {
 // inMaintenance reports whether node's resources are to be left as they
 // are: the cluster or that node is in maintenance.
 func (n *Node) inMaintenance(node string) bool {
-	if v, _ := n.log.Get(keyMaintenance); v != "" {
+	if v, _ := n.clusterGet(keyMaintenance); v != "" {
 		return true
 	}
-	v, _ := n.log.Get(keyMaintenance + node)
+	v, _ := n.clusterGet(keyMaintenance + node)
 	return v != ""
+}
+
+// clusterEntries is the cluster state placement and status read: the state
+// log in two_node; in majority mode its replicated keys as raft committed
+// them, and the rest (health attributes) as gossiped.
+func (n *Node) clusterEntries() []statelog.Entry {
+	if n.mj == nil {
+		return n.log.Entries()
+	}
+	var out []statelog.Entry
+	for _, e := range n.log.Entries() {
+		if !replicated(e.Key) {
+			out = append(out, e)
+		}
+	}
+	for _, e := range n.mj.state {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b statelog.Entry) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// clusterGet is one key of clusterEntries.
+func (n *Node) clusterGet(key string) (string, bool) {
+	if n.mj == nil || !replicated(key) {
+		return n.log.Get(key)
+	}
+	e, ok := n.mj.state[key]
+	if !ok || e.Value == "" {
+		return "", false
+	}
+	return e.Value, true
 }
 
 // unmanaged reports whether g is left as it is: the cluster is in
@@ -368,7 +401,7 @@ func (n *Node) unmanaged(g *ownership.Group) bool {
 	if n.mj != nil {
 		return false // majority mode: CheckAdmin refuses maintenance
 	}
-	if v, _ := n.log.Get(keyMaintenance); v != "" {
+	if v, _ := n.clusterGet(keyMaintenance); v != "" {
 		return true
 	}
 	h := n.holder(g)
@@ -390,7 +423,7 @@ func (n *Node) unmanaged(g *ownership.Group) bool {
 // for status.
 func (n *Node) instructions() []status.Instruction {
 	out := []status.Instruction{}
-	for _, e := range n.log.Entries() {
+	for _, e := range n.clusterEntries() {
 		if e.Value == "" {
 			continue
 		}

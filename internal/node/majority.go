@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"tandem/internal/ownership"
 	"tandem/internal/quorum"
 	"tandem/internal/schedule"
+	"tandem/internal/statelog"
 	"tandem/internal/wire"
 )
 
@@ -64,9 +66,11 @@ type majority struct {
 	out      map[string][][]byte // quorum messages per peer for the next heartbeat
 	proposed map[string]string   // DC: group → node proposed and not yet applied
 	propTerm uint64
-	transfer time.Duration            // last leadership transfer attempt
-	leased   bool                     // lease valid at the last check, for the log
-	gateEnd  map[string]time.Duration // ip resource → the end last sent to its gate
+	transfer time.Duration             // last leadership transfer attempt
+	leased   bool                      // lease valid at the last check, for the log
+	gateEnd  map[string]time.Duration  // ip resource → the end last sent to its gate
+	state    map[string]statelog.Entry // committed cluster state (admin, fail counts): what placement reads
+	propKV   map[string]statelog.Entry // DC: state entries proposed this term
 }
 
 func newMajority(cfg Config, now time.Duration) (*majority, error) {
@@ -74,7 +78,7 @@ func newMajority(cfg Config, now time.Duration) (*majority, error) {
 	qc := quorum.Config{Self: cfg.Self, Tick: m.Timing.Keepalive, ElectionTimeout: m.Timing.ElectionTimeout(),
 		Lease: m.Timing.Lease, State: cfg.Quorum, StateLost: cfg.QuorumLost, ReceiptLease: cfg.Knobs.ReceiptLease}
 	mj := &majority{knobs: cfg.Knobs, voters: map[string]bool{}, assign: map[string]assignment{}, out: map[string][][]byte{}, proposed: map[string]string{},
-		gateEnd: map[string]time.Duration{}}
+		gateEnd: map[string]time.Duration{}, state: map[string]statelog.Entry{}, propKV: map[string]statelog.Entry{}}
 	for _, nd := range m.Nodes {
 		if nd.Voter {
 			qc.Voters = append(qc.Voters, nd.Name)
@@ -105,6 +109,12 @@ func newMajority(cfg Config, now time.Duration) (*majority, error) {
 }
 
 func (mj *majority) apply(e quorum.Entry) (group string, a assignment, ok bool) {
+	if se, ok := decodeSet(e.Data); ok {
+		if old, had := mj.state[se.Key]; !had || statelog.Newer(se, old) {
+			mj.state[se.Key] = se
+		}
+		return "", assignment{}, false
+	}
 	f := strings.Fields(string(e.Data))
 	if len(f) != 3 || f[0] != "assign" {
 		return "", assignment{}, false
@@ -141,6 +151,10 @@ func (n *Node) quorumStep() {
 		n.sendNow = true
 	}
 	for _, e := range rd.Committed {
+		if se, ok := decodeSet(e.Data); ok {
+			n.logf(slog.LevelInfo, "committed cluster state "+se.Key+" = "+orNone(se.Value), "key", se.Key, "index", e.Index)
+			n.sendNow = true
+		}
 		if g, a, ok := n.mj.apply(e); ok {
 			if n.mj.proposed[g] == a.Node {
 				delete(n.mj.proposed, g)
@@ -206,8 +220,9 @@ func (n *Node) assignAsDC() {
 		return
 	}
 	if t := mj.q.Term(); t != mj.propTerm {
-		mj.propTerm, mj.proposed = t, map[string]string{}
+		mj.propTerm, mj.proposed, mj.propKV = t, map[string]string{}, map[string]statelog.Entry{}
 	}
+	n.commitState()
 	res := schedule.Place(n.m, n.majorityView())
 	n.placement = res
 	for _, g := range n.groups {
@@ -442,4 +457,61 @@ func (n *Node) Lease() (end time.Duration, assigned []string) {
 	}
 	slices.Sort(assigned)
 	return n.mj.q.LeaseEnd(), assigned
+}
+
+// replicated reports whether a state-log key is cluster state that majority
+// mode commits through raft: the operator's instructions and fail counts.
+// Health attributes are each node's own and stay last-writer-wins.
+func replicated(key string) bool {
+	for _, p := range []string{keyStandby, keyMaintenance, keyMove, keyBan, keyRole, "fail/"} {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// encodeSet and decodeSet are the raft entry of one state-log write:
+// "set KEY EPOCH NODE VALUE" (VALUE may hold spaces; empty deletes).
+func encodeSet(e statelog.Entry) []byte {
+	return []byte(fmt.Sprintf("set %s %d %s %s", e.Key, e.Epoch, e.Node, e.Value))
+}
+
+func decodeSet(b []byte) (statelog.Entry, bool) {
+	rest, ok := strings.CutPrefix(string(b), "set ")
+	if !ok {
+		return statelog.Entry{}, false
+	}
+	f := strings.SplitN(rest, " ", 4)
+	if len(f) != 4 {
+		return statelog.Entry{}, false
+	}
+	epoch, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return statelog.Entry{}, false
+	}
+	return statelog.Entry{Key: f[0], Epoch: epoch, Node: f[2], Value: f[3]}, true
+}
+
+// commitState, on the DC, proposes every write to replicated cluster state
+// that gossip brought and raft has not committed: raft orders them and keeps
+// them on a majority, so a node that lost its state_dir gets them back, and a
+// write in a minority partition takes effect only once a majority has it.
+func (n *Node) commitState() {
+	mj := n.mj
+	for _, e := range n.log.Entries() {
+		if !replicated(e.Key) {
+			continue
+		}
+		if c, ok := mj.state[e.Key]; ok && !statelog.Newer(e, c) {
+			continue
+		}
+		if p, ok := mj.propKV[e.Key]; ok && !statelog.Newer(e, p) {
+			continue
+		}
+		if err := mj.q.Propose(encodeSet(e)); err != nil {
+			return
+		}
+		mj.propKV[e.Key] = e
+	}
 }

@@ -165,3 +165,57 @@ func TestMajorityOneChangePerGroupInFlight(t *testing.T) {
 		t.Fatalf("a second change for voice went out while one was in flight:\n%s", p.tail())
 	}
 }
+
+// Majority mode: an instruction given on any node is gossiped to the DC,
+// committed through raft, and only then placed by; one given on a node cut
+// off from the majority waits for the heal. The committed state survives a
+// restart that lost the node's own copy of the state log.
+func TestMajorityAdminThroughRaft(t *testing.T) {
+	p := newMajorityPair(t)
+	p.run(6 * time.Second)
+	p.expect("vip", "a")
+	p.admin("b", Admin{Op: AdminMove, Resource: "voice", Node: "b"}) // b is not the DC
+	p.run(4 * time.Second)
+	p.expect("vip", "b")
+	if !p.logged("a: committed cluster state move/voice = b") {
+		t.Fatalf("the move was not committed by the DC:\n%s", p.tail())
+	}
+	for _, n := range []string{"a", "b", "w"} {
+		if v, _ := p.nodes[n].clusterGet(keyMove + "voice"); v != "b" {
+			t.Fatalf("%s's committed move is %q", n, v)
+		}
+	}
+
+	// b alone: its clear cannot commit until it hears the majority again.
+	p.cutBetween("b", "a")
+	p.cutBetween("b", "w")
+	p.admin("b", Admin{Op: AdminClear, Resource: "voice"})
+	p.run(time.Second)
+	if v, _ := p.nodes["b"].clusterGet(keyMove + "voice"); v != "b" {
+		t.Fatalf("b applied a clear no majority has: committed move %q", v)
+	}
+	p.cutDir = map[[2]string]bool{}
+	p.run(6 * time.Second)
+	for _, n := range []string{"a", "b", "w"} {
+		if v, ok := p.nodes[n].clusterGet(keyMove + "voice"); ok {
+			t.Fatalf("%s still has the move %q after the heal", n, v)
+		}
+	}
+
+	// w restarts with its raft state but an empty state log: the
+	// committed state comes back from raft alone.
+	p.admin("a", Admin{Op: AdminBan, Resource: "voice", Node: "a"})
+	p.run(2 * time.Second)
+	persisted := p.lastQuorum["w"]
+	p.crash("w", true)
+	nd, err := New(Config{Model: p.m, Self: "w", Incarnation: uint64(p.now) + 2, Quorum: persisted}, p.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.nodes["w"] = nd
+	delete(p.down, "w")
+	p.drain("w")
+	if v, _ := nd.clusterGet(keyBan + "voice/a"); v != "on" {
+		t.Fatalf("w lost the committed ban across a restart: %q", v)
+	}
+}

@@ -597,7 +597,10 @@ func (n *Node) attributes() map[string]map[string]string {
 }
 
 func (n *Node) failCount(res, node string) int {
-	v, ok := n.log.Get(failKey(res, node))
+	return parseFail(n.clusterGet(failKey(res, node)))
+}
+
+func parseFail(v string, ok bool) int {
 	if !ok {
 		return 0
 	}
@@ -618,7 +621,8 @@ func (n *Node) setFail(res string, c int) {
 }
 
 func (n *Node) bumpFail(res string) {
-	if c := n.failCount(res, n.self); c < schedule.Infinity {
+	// Counted on our own copy: in majority mode the committed one may lag.
+	if c := parseFail(n.log.Get(failKey(res, n.self))); c < schedule.Infinity {
 		n.setFail(res, c+1)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"tandem/internal/config"
 	"tandem/internal/ownership"
+	"tandem/internal/quorum"
 	"tandem/internal/wire"
 )
 
@@ -33,6 +34,8 @@ type pair struct {
 	events []string // "node kind group/resource peer took"
 	done   map[string]bool
 	joined time.Duration // since when the nodes hear each other (S1 applies after H)
+	// lastQuorum is each node's raft state as last persisted (majority tests).
+	lastQuorum map[string]quorum.Persisted
 }
 
 type flight struct {
@@ -137,6 +140,12 @@ func (p *pair) drain(name string) {
 	}
 	if rd.Done {
 		p.done[name] = true
+	}
+	if rd.PersistQuorum != nil {
+		if p.lastQuorum == nil {
+			p.lastQuorum = map[string]quorum.Persisted{}
+		}
+		p.lastQuorum[name] = *rd.PersistQuorum
 	}
 	n.Advance()
 }

@@ -46,10 +46,10 @@ func (n *Node) Status() status.Status {
 	attrs := n.attributes()
 	for _, nd := range slices.Concat(n.m.Nodes, n.m.Witnesses) {
 		sn := status.Node{Name: nd.Name, Role: "node", Votes: 1, Links: []status.Link{}, Attributes: attrs[nd.Name]}
-		if v, _ := n.log.Get(keyStandby + nd.Name); v != "" {
+		if v, _ := n.clusterGet(keyStandby + nd.Name); v != "" {
 			sn.Standby = true
 		}
-		if v, _ := n.log.Get(keyMaintenance + nd.Name); v != "" {
+		if v, _ := n.clusterGet(keyMaintenance + nd.Name); v != "" {
 			sn.Maintenance = true
 		}
 		if isWitness(n.m, nd.Name) {

@@ -18,8 +18,8 @@ type Entry struct {
 	Node  string // the writer; breaks epoch ties
 }
 
-// newer reports whether a wins over b.
-func newer(a, b Entry) bool {
+// Newer reports whether a wins over b: the higher epoch, then the higher node name.
+func Newer(a, b Entry) bool {
 	if a.Epoch != b.Epoch {
 		return a.Epoch > b.Epoch
 	}
@@ -83,7 +83,7 @@ func (p *Pair) Merge(in []Entry) []string {
 	for _, e := range in {
 		p.clock = max(p.clock, e.Epoch)
 		old, ok := p.entries[e.Key]
-		if ok && !newer(e, old) {
+		if ok && !Newer(e, old) {
 			continue
 		}
 		p.entries[e.Key] = e

@@ -215,6 +215,7 @@ func (n *Node) admin(a Admin) {
 			for _, nd := range n.m.Nodes {
 				if a.Node == "" || a.Node == nd.Name {
 					set(failKey(r, nd.Name), "")
+					set(failAtKey(r, nd.Name), "")
 				}
 			}
 		}

@@ -201,3 +201,43 @@ func TestCheckAdmin(t *testing.T) {
 		}
 	}
 }
+
+// failure_timeout: a failure older than it no longer bans the node, and the
+// node that counted it forgets it (status stops showing it).
+func TestFailureTimeoutForgets(t *testing.T) {
+	m := testModel(100, 50)
+	m.Defaults.MigrationThreshold, m.Defaults.FailureTimeout = 1, time.Minute
+	p := newPair(t, m)
+	wall := time.Date(2026, 12, 4, 2, 0, 0, 0, time.UTC)
+	tick := func(at time.Time) {
+		for _, n := range []string{"a", "b"} {
+			p.nodes[n].Step(p.now, Tick{Wall: at})
+			p.drain(n)
+		}
+	}
+	tick(wall)
+	p.run(2 * time.Second)
+	p.expect("svc", "a")
+	p.world["a"]["svc"] = false // the service dies: the next monitor fails
+	p.run(1500 * time.Millisecond)
+	p.expect("svc", "b") // migration_threshold 1: banned from a
+	if at := p.nodes["b"].failedAt("svc", "a"); at.IsZero() {
+		t.Fatal("no failure time recorded for svc on a")
+	}
+	tick(wall.Add(59 * time.Second))
+	p.run(100 * time.Millisecond)
+	if c := p.nodes["b"].failCount("svc", "a"); c != 1 {
+		t.Fatalf("fail count %d before failure_timeout, want 1", c)
+	}
+	tick(wall.Add(2 * time.Minute))
+	p.run(300 * time.Millisecond)
+	for _, n := range []string{"a", "b"} {
+		if c := p.nodes[n].failCount("svc", "a"); c != 0 {
+			t.Fatalf("%s: fail count %d after failure_timeout", n, c)
+		}
+	}
+	if !p.logged("a: failures of svc here expired (failure_timeout 1m0s)") {
+		t.Fatalf("no log line for the expiry:\n%s", p.tail())
+	}
+	p.expect("svc", "b") // forgetting does not move it back past stickiness
+}

@@ -463,7 +463,7 @@ func (n *Node) Lease() (end time.Duration, assigned []string) {
 // mode commits through raft: the operator's instructions and fail counts.
 // Health attributes are each node's own and stay last-writer-wins.
 func replicated(key string) bool {
-	for _, p := range []string{keyStandby, keyMaintenance, keyMove, keyBan, keyRole, "fail/"} {
+	for _, p := range []string{keyStandby, keyMaintenance, keyMove, keyBan, keyRole, "fail/", "failat/"} {
 		if strings.HasPrefix(key, p) {
 			return true
 		}

@@ -298,6 +298,7 @@ func (n *Node) Step(now time.Duration, in Input) {
 		if !in.Wall.IsZero() {
 			n.wall = in.Wall
 			n.expireMoves()
+			n.expireFailures()
 		}
 	case Admin:
 		n.admin(in)
@@ -563,6 +564,10 @@ func (n *Node) result(in Result) {
 
 func failKey(res, node string) string { return "fail/" + res + "/" + node }
 
+// failAtKey holds the wall time of the last failure counted in failKey, for
+// failure_timeout.
+func failAtKey(res, node string) string { return "failat/" + res + "/" + node }
+
 func attrKey(node, name string) string { return "attr/" + node + "/" + name }
 
 func (n *Node) setAttribute(a Attribute) {
@@ -617,6 +622,9 @@ func (n *Node) setFail(res string, c int) {
 		v = "INFINITY"
 	}
 	n.log.Set(failKey(res, n.self), v)
+	if !n.wall.IsZero() {
+		n.log.Set(failAtKey(res, n.self), n.wall.UTC().Format(time.RFC3339Nano))
+	}
 	n.rd.PersistState = true
 }
 
@@ -795,6 +803,15 @@ func (n *Node) view() schedule.View {
 					v.FailCounts[r] = map[string]int{}
 				}
 				v.FailCounts[r][nd.Name] = c
+				if at := n.failedAt(r, nd.Name); !at.IsZero() {
+					if v.FailedAt == nil {
+						v.FailedAt = map[string]map[string]time.Time{}
+					}
+					if v.FailedAt[r] == nil {
+						v.FailedAt[r] = map[string]time.Time{}
+					}
+					v.FailedAt[r][nd.Name] = at
+				}
 			}
 		}
 	}
@@ -1063,4 +1080,60 @@ func (n *Node) logf(lvl slog.Level, msg string, kv ...any) {
 func (n *Node) PeerState(name string) string {
 	st, _ := n.det.State(name)
 	return st.String()
+}
+
+func (n *Node) failedAt(res, node string) time.Time {
+	v, ok := n.clusterGet(failAtKey(res, node))
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// expireFailures forgets this node's own failures older than their
+// resource's failure_timeout, as Pacemaker clears expired fail counts, so
+// status stops showing them too. The scheduler ignores them already.
+func (n *Node) expireFailures() {
+	for r := range n.byRes {
+		to := n.failureTimeout(r)
+		if to <= 0 || parseFail(n.log.Get(failKey(r, n.self))) == 0 {
+			continue
+		}
+		v, ok := n.log.Get(failAtKey(r, n.self))
+		if !ok {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil || n.wall.Sub(at) <= to {
+			continue
+		}
+		n.log.Set(failKey(r, n.self), "")
+		n.log.Set(failAtKey(r, n.self), "")
+		n.rd.PersistState, n.sendNow = true, true
+		n.logf(slog.LevelInfo, "failures of "+r+" here expired (failure_timeout "+to.String()+")", "resource", r)
+	}
+}
+
+// failureTimeout resolves res's failure_timeout: its own, its group's, its
+// clone's, then the defaults (the scheduler's meta inheritance).
+func (n *Node) failureTimeout(res string) time.Duration {
+	if ft := n.resCfg[res].Meta.FailureTimeout; ft != nil {
+		return *ft
+	}
+	for _, g := range n.m.Groups {
+		if !slices.Contains(g.Members, res) {
+			continue
+		}
+		if ft := g.Meta.FailureTimeout; ft != nil {
+			return *ft
+		}
+		if c := n.m.CloneOf(g.Name); c != nil && c.Meta.FailureTimeout != nil {
+			return *c.Meta.FailureTimeout
+		}
+	}
+	return n.m.Defaults.FailureTimeout
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"log/slog"
@@ -130,12 +131,24 @@ func do(parent context.Context, ag resource.Agent, a node.Action) ownership.Outc
 		st, err := ag.Monitor(ctx)
 		o := ownership.Outcome{Running: st == resource.Running, Stopped: st == resource.Stopped}
 		if err != nil {
-			o.Err = err.Error()
+			o.Err, o.Hard = err.Error(), hard(err)
 		}
 		return o
 	}
 	if err != nil {
-		return ownership.Outcome{Err: fmt.Sprintf("%s: %v", a.Op, err)}
+		return ownership.Outcome{Err: fmt.Sprintf("%s: %v", a.Op, err), Hard: hard(err)}
 	}
 	return ownership.Outcome{}
+}
+
+// hard maps the agents' typed errors to the failures the core does not
+// retry on this node (not installed, no privileges) or anywhere (not configured).
+func hard(err error) ownership.Hard {
+	switch {
+	case errors.Is(err, resource.ErrNotConfigured):
+		return ownership.HardNotConfigured
+	case errors.Is(err, resource.ErrNotInstalled), errors.Is(err, resource.ErrPermission):
+		return ownership.HardNotInstalled
+	}
+	return ownership.HardNone
 }

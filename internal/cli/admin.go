@@ -100,15 +100,37 @@ lapses. A failure ban on NODE still wins (clean it up first).`,
 		func(a []string) (api.AdminRequest, string) {
 			return api.AdminRequest{Op: "clear", Resource: a[0]}, "moves and bans of " + a[0] + " cleared"
 		})
+	var confirm string
 	cleanup := &cobra.Command{
-		Use:   "cleanup RES [NODE]",
+		Use:   "cleanup RES [NODE] | cleanup --confirm-stopped NODE [RES]",
 		Short: "Forget the failures of a group or resource (on NODE, or everywhere)",
 		Long: `cleanup resets the fail counts of RES (every member of a group) on NODE, or
 on every node: a resource banned by migration-threshold or a failed start may
-run there again, and may move back if its scores say so.`,
-		Example: "  tandem cleanup voice\n  tandem cleanup fs a",
-		Args:    cobra.RangeArgs(1, 2),
+run there again, and may move back if its scores say so. A member blocked
+(its stop failed, or on_fail: block) is probed again where it is blocked:
+found stopped, it is unblocked; found running, it is managed again.
+
+A blocked resource may still run, so no other node starts its group, not even
+after the blocked node dies, until that node comes back and probes it. If the
+node is known to be off (powered down, not merely unreachable), --confirm-stopped
+NODE lets the group start elsewhere: if NODE is in fact up, the service then
+runs twice.`,
+		Example: "  tandem cleanup voice\n  tandem cleanup fs a\n  tandem cleanup --confirm-stopped a",
+		Args:    cobra.RangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if confirm != "" {
+				if len(a) > 1 {
+					return fmt.Errorf("cleanup --confirm-stopped NODE takes at most one resource")
+				}
+				req, done := api.AdminRequest{Op: "confirm-stopped", Node: confirm}, "confirmed: nothing blocked on "+confirm+" runs any more"
+				if len(a) == 1 {
+					req.Resource, done = a[0], "confirmed: "+a[0]+" does not run on "+confirm
+				}
+				return send(cmd, req, done)
+			}
+			if len(a) == 0 {
+				return fmt.Errorf("cleanup: which resource? tandem cleanup RES [NODE]")
+			}
 			req, done := api.AdminRequest{Op: "cleanup", Resource: a[0]}, "failures of "+a[0]+" forgotten"
 			if len(a) == 2 {
 				req.Node, done = a[1], done+" on "+a[1]
@@ -116,6 +138,7 @@ run there again, and may move back if its scores say so.`,
 			return send(cmd, req, done)
 		},
 	}
+	cleanup.Flags().StringVar(&confirm, "confirm-stopped", "", "NODE is off: unblock what its failed stops held")
 	enable := simple("enable RES", "Let a disabled group or resource run again", "", "  tandem enable voice", 1,
 		func(a []string) (api.AdminRequest, string) {
 			return api.AdminRequest{Op: "enable", Resource: a[0]}, a[0] + " enabled"

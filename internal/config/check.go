@@ -132,6 +132,12 @@ func Check(m *Model) Report {
 		mon := "no monitor"
 		if res.Ops.MonitorInterval > 0 {
 			mon = fmt.Sprintf("monitor every %v", res.Ops.MonitorInterval)
+			if f := res.Ops.MonitorOnFail; f != "" && f != OnFailRestart {
+				mon += ", on failure " + f
+			}
+		}
+		if f := res.Ops.StartOnFail; f != "" && f != OnFailRestart {
+			mon += "; failed start: " + f
 		}
 		add("resource %s (%s): %s; start ≤ %v, stop ≤ %v, %s", res.Name, res.Kind, what, res.Ops.StartTimeout, res.Ops.StopTimeout, mon)
 	}

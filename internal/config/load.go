@@ -117,6 +117,7 @@ type rawOps struct {
 type rawOp struct {
 	Interval string `yaml:"interval"`
 	Timeout  string `yaml:"timeout"`
+	OnFail   string `yaml:"on_fail"`
 }
 
 type rawGroup struct {

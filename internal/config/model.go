@@ -110,7 +110,19 @@ type Ops struct {
 	StopTimeout     time.Duration // default 20s
 	MonitorInterval time.Duration // default 10s; 0 disables monitoring
 	MonitorTimeout  time.Duration // default 20s
+	// What a failure of each operation does (Pacemaker's on-fail): OnFail*.
+	StartOnFail, StopOnFail, MonitorOnFail string
 }
+
+// What a failed operation does (ops.OP.on_fail), as Pacemaker's on-fail.
+const (
+	OnFailRestart = "restart" // monitor: count it, restart in place (migration_threshold moves the group); start: ban the node, move
+	OnFailMove    = "move"    // ban the node at once (fail count INFINITY): the group moves
+	OnFailStandby = "standby" // put the node in standby: every group moves off it
+	OnFailStop    = "stop"    // stop the group and keep it stopped (tandem enable starts it again)
+	OnFailIgnore  = "ignore"  // monitor only: log it, leave the resource as it is
+	OnFailBlock   = "block"   // leave the resource alone, the group frozen, until tandem cleanup
+)
 
 // IPParams are the validated params of an ip resource.
 type IPParams struct {

@@ -310,22 +310,39 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 }
 
 func (v *validator) ops(p string, o rawOps) Ops {
-	ops := Ops{StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second, MonitorInterval: 10 * time.Second, MonitorTimeout: 20 * time.Second}
+	ops := Ops{StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second, MonitorInterval: 10 * time.Second, MonitorTimeout: 20 * time.Second,
+		StartOnFail: OnFailRestart, StopOnFail: OnFailBlock, MonitorOnFail: OnFailRestart}
+	onFail := func(field, s, def string, allowed []string, why string) string {
+		if s == "" {
+			return def
+		}
+		if !slices.Contains(allowed, s) {
+			v.errf(field, "%q: allowed: %s%s", s, strings.Join(allowed, ", "), why)
+			return def
+		}
+		return s
+	}
 	if o.Start != nil {
 		if o.Start.Interval != "" {
-			v.errf(p+".start.interval", "start has no interval; allowed: timeout")
+			v.errf(p+".start.interval", "start has no interval; allowed: timeout, on_fail")
 		}
 		ops.StartTimeout = v.duration(p+".start.timeout", o.Start.Timeout, ops.StartTimeout, false)
+		ops.StartOnFail = onFail(p+".start.on_fail", o.Start.OnFail, ops.StartOnFail,
+			[]string{OnFailRestart, OnFailMove, OnFailStandby, OnFailStop, OnFailBlock}, " (a failed start did not start: it cannot be ignored)")
 	}
 	if o.Stop != nil {
 		if o.Stop.Interval != "" {
-			v.errf(p+".stop.interval", "stop has no interval; allowed: timeout")
+			v.errf(p+".stop.interval", "stop has no interval; allowed: timeout, on_fail")
 		}
 		ops.StopTimeout = v.duration(p+".stop.timeout", o.Stop.Timeout, ops.StopTimeout, false)
+		ops.StopOnFail = onFail(p+".stop.on_fail", o.Stop.OnFail, ops.StopOnFail,
+			[]string{OnFailBlock}, " (a resource that may still run must not start elsewhere; fence comes with fencing)")
 	}
 	if o.Monitor != nil {
 		ops.MonitorInterval = v.duration(p+".monitor.interval", o.Monitor.Interval, ops.MonitorInterval, true)
 		ops.MonitorTimeout = v.duration(p+".monitor.timeout", o.Monitor.Timeout, ops.MonitorTimeout, false)
+		ops.MonitorOnFail = onFail(p+".monitor.on_fail", o.Monitor.OnFail, ops.MonitorOnFail,
+			[]string{OnFailRestart, OnFailMove, OnFailStandby, OnFailStop, OnFailIgnore, OnFailBlock}, "")
 	}
 	return ops
 }

@@ -53,7 +53,9 @@ type Spec struct {
 	// it, instead of as the agent's child (exec): it outlives an agent
 	// restart, as a service under maintenance must.
 	LSBEcho bool
-	Log     io.Writer // agents' logs; nil discards
+	// MigrationThreshold goes to defaults.migration_threshold (0: unset).
+	MigrationThreshold int
+	Log                io.Writer // agents' logs; nil discards
 }
 
 // Floating is the floating address the cluster moves, and EchoPort the service's port.
@@ -198,7 +200,11 @@ groups: [{name: service, members: [vip, echo]}]
 	if s.Health != "" {
 		fmt.Fprintf(&b, "health: %s\n", s.Health)
 	}
-	fmt.Fprintf(&b, "defaults: {stickiness: %d}\n", s.Stickiness)
+	if s.MigrationThreshold > 0 {
+		fmt.Fprintf(&b, "defaults: {stickiness: %d, migration_threshold: %d}\n", s.Stickiness, s.MigrationThreshold)
+	} else {
+		fmt.Fprintf(&b, "defaults: {stickiness: %d}\n", s.Stickiness)
+	}
 	return os.WriteFile(c.Config(), []byte(b.String()), 0o600)
 }
 
@@ -459,6 +465,9 @@ stop)
 	wait_for down || kill -9 "$(cat "$PIDF")"
 	rm -f "$PIDF" ;;
 status)
+	# A test hangs one status on purpose: the monitor must time out and
+	# its process group be killed.
+	if [ -e "%[1]s/hang-status-$TANDEM_NODE" ]; then rm -f "%[1]s/hang-status-$TANDEM_NODE"; sleep 3600; fi
 	running && exit 0
 	[ -f "$PIDF" ] && exit 1
 	exit 3 ;;

@@ -12,6 +12,7 @@ import (
 	"tandem/internal/schedule"
 	"tandem/internal/statelog"
 	"tandem/internal/status"
+	"tandem/internal/wire"
 )
 
 // AdminOp names an operator's instruction (tandem standby, move, …).
@@ -27,7 +28,8 @@ const (
 	AdminMove           AdminOp = "move"            // Resource to Node at +INFINITY, until Until if set
 	AdminBan            AdminOp = "ban"             // Resource off Node at -INFINITY
 	AdminClear          AdminOp = "clear"           // drop Resource's move and bans
-	AdminCleanup        AdminOp = "cleanup"         // forget Resource's failures on Node ("" = everywhere)
+	AdminCleanup        AdminOp = "cleanup"         // forget Resource's failures on Node ("" = everywhere), probe it again where blocked
+	AdminConfirmStopped AdminOp = "confirm-stopped" // the operator vouches that Node runs none of its blocked resources (Resource: only that one)
 	AdminEnable         AdminOp = "enable"          // Resource may run (over a config target_role: stopped)
 	AdminDisable        AdminOp = "disable"         // Resource stops everywhere
 )
@@ -110,6 +112,13 @@ func CheckAdmin(m *config.Model, a Admin) error {
 			return needNode()
 		}
 		return nil
+	case AdminConfirmStopped:
+		if a.Resource != "" {
+			if err := needRes(); err != nil {
+				return err
+			}
+		}
+		return needNode()
 	case AdminEnable, AdminDisable:
 		if err := needRes(); err != nil {
 			return err
@@ -219,9 +228,47 @@ func (n *Node) admin(a Admin) {
 				}
 			}
 		}
+		// Blocked members are probed again where they are blocked.
+		for _, r := range n.membersOf(a.Resource) {
+			for _, nd := range n.m.Nodes {
+				if a.Node != "" && a.Node != nd.Name {
+					continue
+				}
+				if nd.Name == n.self {
+					n.reprobe(r)
+				} else if v, _ := n.log.Get(blockedKey(r, nd.Name)); v != "" {
+					n.nextID++
+					set(keyReprobe+nd.Name+"/"+r, fmt.Sprintf("%s-%d-%d", n.self, n.inc, n.nextID))
+				}
+			}
+		}
 		what = "clean up the failures of " + a.Resource
 		if a.Node != "" {
 			what += " on " + a.Node
+		}
+	case AdminConfirmStopped:
+		var rs []string
+		if a.Resource != "" {
+			rs = n.membersOf(a.Resource)
+		} else {
+			for r := range n.byRes {
+				rs = append(rs, r)
+			}
+			slices.Sort(rs)
+		}
+		var freed []string
+		for _, r := range rs {
+			if v, _ := n.log.Get(blockedKey(r, a.Node)); v != "" {
+				set(blockedKey(r, a.Node), "")
+				freed = append(freed, r)
+			}
+			if mb := n.byRes[r]; a.Node == n.self && mb != nil && mb.State == wire.ResBlocked {
+				mb.State = wire.ResStopped
+			}
+		}
+		what = "confirmed stopped on " + a.Node + ": " + strings.Join(freed, ", ") + " may start elsewhere"
+		if len(freed) == 0 {
+			what = "confirm-stopped " + a.Node + ": nothing was blocked there"
 		}
 	case AdminEnable:
 		v := ""

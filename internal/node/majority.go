@@ -388,7 +388,7 @@ func (n *Node) reconcileMajority(hold string) {
 		if !lease && g.Active() && !g.Demote {
 			g.Demote = true
 		}
-		mayStart := hold == "" && lease
+		mayStart := hold == "" && lease && len(n.blockedElsewhere(g)) == 0
 		for _, p := range n.peers {
 			if n.live(p) && peerActive(p, g) {
 				mayStart = false // never start while a peer we hear holds it (S1)

@@ -481,6 +481,11 @@ func (n *Node) receive(in Receive) {
 				}
 			}
 			n.logf(slog.LevelInfo, "cluster state updated by peer", "peer", p.name, "key", k, "value", v)
+			for _, e := range m.Log {
+				if e.Key == k {
+					n.stateChanged(k, v, e.Node)
+				}
+			}
 		}
 	}
 	if prev == nil || changedState(prev, m) {
@@ -529,11 +534,19 @@ func (n *Node) result(in Result) {
 			n.logf(slog.LevelInfo, "all resources probed")
 		}
 	}
+	failed := startFailed || (op == ownership.OpMonitor && before == wire.ResRunning && mb.State == wire.ResFailed)
 	switch {
+	case failed && o.Hard != ownership.HardNone:
+		n.hardFailure(g, mb, op, o)
 	case startFailed:
 		n.setFail(mb.Name, schedule.Infinity)
-		n.logf(slog.LevelError, "start failed: banning the group from this node", "resource", mb.Name, "group", g.Name, "err", o.Err)
 		n.event(Event{Kind: ResourceFailed, Resource: mb.Name, Group: g.Name, Detail: "start: " + o.Err})
+		switch f := n.resCfg[mb.Name].Ops.StartOnFail; f {
+		case config.OnFailStandby, config.OnFailStop, config.OnFailBlock:
+			n.onFail(g, mb, "start", f, o.Err)
+		default:
+			n.logf(slog.LevelError, "start failed: banning the group from this node", "resource", mb.Name, "group", g.Name, "err", o.Err)
+		}
 	case op == ownership.OpStart:
 		n.logf(slog.LevelInfo, "started", "resource", mb.Name, "group", g.Name)
 		n.event(Event{Kind: ResourceStarted, Resource: mb.Name, Group: g.Name})
@@ -544,9 +557,14 @@ func (n *Node) result(in Result) {
 		n.logf(slog.LevelInfo, "stopped", "resource", mb.Name, "group", g.Name)
 		n.event(Event{Kind: ResourceStopped, Resource: mb.Name, Group: g.Name})
 	case op == ownership.OpMonitor && before == wire.ResRunning && mb.State == wire.ResFailed:
-		n.bumpFail(mb.Name)
-		n.logf(slog.LevelError, "monitor failed: recovering", "resource", mb.Name, "group", g.Name, "err", o.Err)
 		n.event(Event{Kind: ResourceFailed, Resource: mb.Name, Group: g.Name, Detail: "monitor: " + o.Err})
+		switch f := n.resCfg[mb.Name].Ops.MonitorOnFail; f {
+		case config.OnFailMove, config.OnFailStandby, config.OnFailStop, config.OnFailIgnore, config.OnFailBlock:
+			n.onFail(g, mb, "monitor", f, o.Err)
+		default:
+			n.bumpFail(mb.Name)
+			n.logf(slog.LevelError, "monitor failed: recovering", "resource", mb.Name, "group", g.Name, "err", o.Err)
+		}
 	}
 	if mb.State == wire.ResRunning && before != wire.ResRunning {
 		n.scheduleMonitor(mb.Name)
@@ -846,6 +864,7 @@ func (n *Node) reconcile() {
 	if n.probing > 0 {
 		return
 	}
+	n.syncBlocked()
 	if n.mj != nil {
 		n.reconcileMajority(hold)
 		return
@@ -865,7 +884,7 @@ func (n *Node) reconcile() {
 		if n.unmanaged(g) {
 			continue // maintenance: no start, stop or takeover (monitors pause too)
 		}
-		mayStart := hold == ""
+		mayStart := hold == "" && len(n.blockedElsewhere(g)) == 0
 		for _, p := range n.peers {
 			if !n.live(p) {
 				if st, _ := n.det.State(p.name); st == membership.Pending {
@@ -1136,4 +1155,59 @@ func (n *Node) failureTimeout(res string) time.Duration {
 		}
 	}
 	return n.m.Defaults.FailureTimeout
+}
+
+// onFail applies a resource's on_fail other than restart after its op
+// failed (Pacemaker's on-fail). The fail count is already INFINITY for a
+// failed start; a monitor failure is counted here, except when ignored.
+func (n *Node) onFail(g *ownership.Group, mb *ownership.Member, op, how, err string) {
+	if op == "monitor" && how != config.OnFailIgnore {
+		if how == config.OnFailMove {
+			n.setFail(mb.Name, schedule.Infinity)
+		} else {
+			n.bumpFail(mb.Name)
+		}
+	}
+	target := g.Name
+	if c := n.clones[g.Name]; c != "" {
+		target = c
+	}
+	kv := []any{"resource", mb.Name, "group", g.Name, "on_fail", how, "err", err}
+	switch how {
+	case config.OnFailMove:
+		n.logf(slog.LevelError, op+" failed: on_fail move: banning the group from this node", kv...)
+	case config.OnFailStandby:
+		n.log.Set(keyStandby+n.self, "on")
+		n.logf(slog.LevelError, op+" failed: on_fail standby: this node goes to standby, every group moves off it (tandem online "+n.self+" undoes it)", kv...)
+	case config.OnFailStop:
+		n.log.Set(keyRole+target, config.RoleStopped)
+		n.logf(slog.LevelError, op+" failed: on_fail stop: stopping "+target+" everywhere (tandem enable "+target+" starts it again)", kv...)
+	case config.OnFailIgnore:
+		mb.State = wire.ResRunning // as if it had not failed
+		n.logf(slog.LevelWarn, op+" failed: on_fail ignore: leaving it as it is", kv...)
+	case config.OnFailBlock:
+		mb.State = wire.ResBlocked
+		n.logf(slog.LevelError, op+" failed: on_fail block: leaving "+mb.Name+" alone and "+g.Name+" frozen here until tandem cleanup", kv...)
+	}
+	n.rd.PersistState, n.sendNow = true, true
+}
+
+// hardFailure handles what Pacemaker never retries where it happened: an
+// agent not installed (or not permitted) here bans the resource's group
+// from this node; a resource not configured stops everywhere, whatever
+// on_fail says.
+func (n *Node) hardFailure(g *ownership.Group, mb *ownership.Member, op ownership.Op, o ownership.Outcome) {
+	n.setFail(mb.Name, schedule.Infinity)
+	n.event(Event{Kind: ResourceFailed, Resource: mb.Name, Group: g.Name, Detail: op.String() + ": " + o.Err})
+	kv := []any{"resource", mb.Name, "group", g.Name, "err", o.Err}
+	if o.Hard == ownership.HardNotConfigured {
+		target := g.Name
+		if c := n.clones[g.Name]; c != "" {
+			target = c
+		}
+		n.log.Set(keyRole+target, config.RoleStopped)
+		n.logf(slog.LevelError, op.String()+" failed: "+mb.Name+" is not configured correctly: stopping "+target+" everywhere, no retry (fix the config, then tandem cleanup and tandem enable "+target+")", kv...)
+		return
+	}
+	n.logf(slog.LevelError, op.String()+" failed: "+mb.Name+" cannot run on this node (not installed or not permitted): banning the group from it", kv...)
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"tandem/internal/config"
 	"time"
 
@@ -154,7 +155,11 @@ func (n *Node) Status() status.Status {
 			}
 		}
 		if g.Blocked() {
-			st.Warnings = append(st.Warnings, fmt.Sprintf("%s is blocked on %s: a stop failed", g.Name, n.self))
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s is blocked on %s: a stop failed (or on_fail block); tandem cleanup %s probes it again", g.Name, n.self, g.Name))
+		}
+		if nodes := n.blockedElsewhere(g); len(nodes) > 0 {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s starts nowhere else while it is blocked on %s (a stop failed there): bring %s back, or tandem cleanup --confirm-stopped NODE once it is off",
+				g.Name, strings.Join(nodes, ", "), strings.Join(nodes, ", ")))
 		}
 		for _, mb := range g.Members {
 			sg.Members = append(sg.Members, mb.Name)

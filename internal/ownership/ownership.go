@@ -214,7 +214,18 @@ type Outcome struct {
 	Running bool // for monitor/probe: the resource runs
 	Stopped bool // for monitor/probe: the resource is cleanly stopped
 	Err     string
+	Hard    Hard // a failure the node must not retry (OCF 4, 5, 6)
 }
+
+// Hard classifies the failures Pacemaker does not retry where they happen.
+type Hard uint8
+
+// Hard failures.
+const (
+	HardNone          Hard = iota
+	HardNotInstalled       // OCF 5 (or 4, insufficient privileges): this node cannot run it; ban it here
+	HardNotConfigured      // OCF 6: the configuration is wrong on every node; stop it everywhere
+)
 
 // Finished applies an operation's outcome to m and reports whether a start
 // failed (the caller bans the node for the group, as Pacemaker's

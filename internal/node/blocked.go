@@ -1,0 +1,106 @@
+package node
+
+import (
+	"log/slog"
+	"slices"
+	"strings"
+
+	"tandem/internal/ownership"
+	"tandem/internal/wire"
+)
+
+// A resource whose stop failed (or whose on_fail is block) may still run
+// where it is blocked, so no other node starts its group — not even after
+// that node dies — until the node comes back and probes it, or the
+// operator confirms it stopped (tandem cleanup --confirm-stopped NODE). The
+// state log carries the fact, so it outlives the blocked node's agent.
+const (
+	keyBlocked = "blocked/" // + resource + "/" + node → "on"
+	keyReprobe = "reprobe/" // + node + "/" + resource → a request id: probe it again (tandem cleanup)
+)
+
+func blockedKey(res, node string) string { return keyBlocked + res + "/" + node }
+
+// syncBlocked keeps this node's blocked/ keys equal to its members'
+// states once they are known: set while blocked, deleted once a probe or
+// a successful stop says otherwise (a restart resolves its own blocks).
+func (n *Node) syncBlocked() {
+	if n.probing > 0 {
+		return
+	}
+	for _, g := range n.groups {
+		for _, mb := range g.Members {
+			k := blockedKey(mb.Name, n.self)
+			v, _ := n.log.Get(k)
+			switch {
+			case mb.State == wire.ResBlocked && v == "":
+				n.log.Set(k, "on")
+				n.rd.PersistState, n.sendNow = true, true
+			case mb.State != wire.ResBlocked && v != "":
+				n.log.Set(k, "")
+				n.rd.PersistState, n.sendNow = true, true
+			}
+		}
+	}
+}
+
+// blockedElsewhere lists the other nodes where a member of g is blocked.
+func (n *Node) blockedElsewhere(g *ownership.Group) []string {
+	var out []string
+	for _, mb := range g.Members {
+		for _, nd := range n.m.Nodes {
+			if nd.Name == n.self {
+				continue
+			}
+			if v, _ := n.log.Get(blockedKey(mb.Name, nd.Name)); v != "" && !slices.Contains(out, nd.Name) {
+				out = append(out, nd.Name)
+			}
+		}
+	}
+	return out
+}
+
+// Blocked reports the nodes where a member of group is blocked, as this
+// node's state log says (the simulator asks, to tell a deliberate hold from
+// a liveness failure).
+func (n *Node) Blocked(group string) []string {
+	for _, g := range n.groups {
+		if g.Name == group {
+			out := n.blockedElsewhere(g)
+			if g.Blocked() {
+				out = append(out, n.self)
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// stateChanged handles cluster-state keys that ask this node to act: the
+// operator confirmed our blocked resource stopped, or asked for a re-probe.
+func (n *Node) stateChanged(key, value, writer string) {
+	if rest, ok := strings.CutPrefix(key, keyBlocked); ok && value == "" && writer != n.self {
+		res, node, _ := strings.Cut(rest, "/")
+		if mb := n.byRes[res]; node == n.self && mb != nil && mb.State == wire.ResBlocked {
+			mb.State = wire.ResStopped
+			n.sendNow = true
+			n.logf(slog.LevelWarn, "operator confirmed "+res+" stopped here: unblocked", "resource", res, "by", writer)
+		}
+	}
+	if rest, ok := strings.CutPrefix(key, keyReprobe+n.self+"/"); ok && value != "" {
+		n.reprobe(rest)
+	}
+}
+
+// reprobe probes res again if it is blocked here (tandem cleanup): a
+// resource found stopped is unblocked, one found running is managed again.
+func (n *Node) reprobe(res string) {
+	mb, g := n.byRes[res], n.resGrp[res]
+	if mb == nil || mb.State != wire.ResBlocked || n.busy(mb) {
+		return
+	}
+	n.logf(slog.LevelInfo, "cleanup: probing "+res+" again", "resource", res)
+	mb.State = wire.ResUnknown
+	n.probing++
+	n.dispatch(g, mb, ownership.OpProbe)
+}

@@ -128,6 +128,9 @@ func do(parent context.Context, ag resource.Agent, a node.Action) ownership.Outc
 			err = an.Announce(ctx)
 		}
 	case ownership.OpMonitor, ownership.OpProbe:
+		if a.Interval > 0 {
+			ctx = resource.WithRecurring(ctx, resource.Recurring{Interval: a.Interval, Depth: a.Depth})
+		}
 		st, err := ag.Monitor(ctx)
 		o := ownership.Outcome{Running: st == resource.Running, Stopped: st == resource.Stopped}
 		if err != nil {

@@ -136,6 +136,16 @@ func Check(m *Model) Report {
 				mon += ", on failure " + f
 			}
 		}
+		for _, mm := range res.Ops.MoreMonitors {
+			mon += fmt.Sprintf(", and every %v (timeout %v", mm.Interval, mm.Timeout)
+			if mm.Depth > 0 {
+				mon += fmt.Sprintf(", depth %d", mm.Depth)
+			}
+			if mm.OnFail != OnFailRestart {
+				mon += ", on failure " + mm.OnFail
+			}
+			mon += ")"
+		}
 		if f := res.Ops.StartOnFail; f != "" && f != OnFailRestart {
 			mon += "; failed start: " + f
 		}

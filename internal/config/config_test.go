@@ -256,3 +256,30 @@ func TestWitnessExample(t *testing.T) {
 		}
 	}
 }
+
+// Several monitors, as Pacemaker's several monitor ops with their own
+// interval, timeout, on_fail and OCF_CHECK_LEVEL.
+func TestSeveralMonitors(t *testing.T) {
+	y := strings.Replace(good, "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {monitor: [{interval: 5s, timeout: 2s}, {interval: 60s, timeout: 30s, on_fail: standby}]}\n", 1)
+	m, err := Parse("t.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := m.Resources[1].Ops
+	if o.MonitorInterval != 5*time.Second || o.MonitorTimeout != 2*time.Second || len(o.MoreMonitors) != 1 ||
+		o.MoreMonitors[0] != (Monitor{Interval: time.Minute, Timeout: 30 * time.Second, OnFail: OnFailStandby}) {
+		t.Fatalf("ops %+v", o)
+	}
+	for _, tc := range []struct{ monitors, want string }{
+		{"[{interval: 5s}, {interval: 5s}]", "resources[1].ops.monitor[1].interval: 5s: another monitor has this interval; each needs its own"},
+		{"[{interval: 5s}, {interval: 10s, depth: 10}]", "resources[1].ops.monitor: depth is OCF_CHECK_LEVEL: for ocf resources only"},
+		{"[{interval: 5s, every: 1}]", `resources[1].ops.monitor[0]: unknown field "every"; allowed: interval, timeout, on_fail, depth`},
+		{"[]", "resources[1].ops.monitor: an empty list"},
+		{"5s", "resources[1].ops.monitor: want a mapping {interval, timeout, on_fail, depth} or a list of them"},
+	} {
+		y := strings.Replace(good, "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {monitor: "+tc.monitors+"}\n", 1)
+		if _, err := Parse("t.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("monitor: %s: %v, want %q", tc.monitors, err, tc.want)
+		}
+	}
+}

@@ -112,6 +112,17 @@ type Ops struct {
 	MonitorTimeout  time.Duration // default 20s
 	// What a failure of each operation does (Pacemaker's on-fail): OnFail*.
 	StartOnFail, StopOnFail, MonitorOnFail string
+	MonitorDepth                           int // OCF_CHECK_LEVEL of the first monitor (ocf only)
+	// MoreMonitors are monitors beyond the first (Monitor* fields), each
+	// with its own interval (unique), timeout, on_fail and depth.
+	MoreMonitors []Monitor
+}
+
+// Monitor is one recurring monitor of a resource.
+type Monitor struct {
+	Interval, Timeout time.Duration
+	OnFail            string
+	Depth             int // OCF_CHECK_LEVEL (ocf only)
 }
 
 // What a failed operation does (ops.OP.on_fail), as Pacemaker's on-fail.

@@ -305,6 +305,9 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 			res.FreeSWITCH = v.freeswitchParams(p+".params", params)
 		}
 		res.Ops = v.ops(p+".ops", rr.Ops)
+		if res.OCF == nil && (res.Ops.MonitorDepth > 0 || slices.ContainsFunc(res.Ops.MoreMonitors, func(m Monitor) bool { return m.Depth > 0 })) {
+			v.errf(p+".ops.monitor", "depth is OCF_CHECK_LEVEL: for ocf resources only")
+		}
 		m.Resources = append(m.Resources, res)
 	}
 }
@@ -338,11 +341,67 @@ func (v *validator) ops(p string, o rawOps) Ops {
 		ops.StopOnFail = onFail(p+".stop.on_fail", o.Stop.OnFail, ops.StopOnFail,
 			[]string{OnFailBlock}, " (a resource that may still run must not start elsewhere; fence comes with fencing)")
 	}
-	if o.Monitor != nil {
-		ops.MonitorInterval = v.duration(p+".monitor.interval", o.Monitor.Interval, ops.MonitorInterval, true)
-		ops.MonitorTimeout = v.duration(p+".monitor.timeout", o.Monitor.Timeout, ops.MonitorTimeout, false)
-		ops.MonitorOnFail = onFail(p+".monitor.on_fail", o.Monitor.OnFail, ops.MonitorOnFail,
+	var mons []map[string]any
+	mp := p + ".monitor"
+	switch m := o.Monitor.(type) {
+	case nil:
+	case map[string]any:
+		mons = []map[string]any{m}
+	case []any:
+		for i, x := range m {
+			if mm, ok := x.(map[string]any); ok {
+				mons = append(mons, mm)
+			} else {
+				v.errf(fmt.Sprintf("%s[%d]", mp, i), "want a mapping {interval, timeout, on_fail, depth}")
+			}
+		}
+		if len(m) == 0 {
+			v.errf(mp, "an empty list: leave monitor out for the default, or set interval: 0 for none")
+		}
+	default:
+		v.errf(mp, "want a mapping {interval, timeout, on_fail, depth} or a list of them")
+	}
+	seen := map[time.Duration]bool{}
+	for i, raw := range mons {
+		f := mp
+		if _, list := o.Monitor.([]any); list {
+			f = fmt.Sprintf("%s[%d]", mp, i)
+		}
+		str := func(k string) string {
+			if x, ok := raw[k]; ok && x != nil {
+				return fmt.Sprint(x)
+			}
+			return ""
+		}
+		for k := range raw {
+			if !slices.Contains([]string{"interval", "timeout", "on_fail", "depth"}, k) {
+				v.errf(f, "unknown field %q; allowed: interval, timeout, on_fail, depth", k)
+			}
+		}
+		mon := Monitor{Interval: 10 * time.Second, Timeout: 20 * time.Second, OnFail: OnFailRestart}
+		mon.Interval = v.duration(f+".interval", str("interval"), mon.Interval, i == 0)
+		mon.Timeout = v.duration(f+".timeout", str("timeout"), mon.Timeout, false)
+		mon.OnFail = onFail(f+".on_fail", str("on_fail"), mon.OnFail,
 			[]string{OnFailRestart, OnFailMove, OnFailStandby, OnFailStop, OnFailIgnore, OnFailBlock}, "")
+		if d := str("depth"); d != "" {
+			n, err := strconv.Atoi(d)
+			if err != nil || n < 0 {
+				v.errf(f+".depth", "%q: allowed: a whole number ≥ 0 (OCF_CHECK_LEVEL, e.g. 10 or 20)", d)
+			}
+			mon.Depth = n
+		}
+		if i > 0 && mon.Interval == 0 {
+			v.errf(f+".interval", "only the first monitor may be disabled with interval 0")
+		}
+		if seen[mon.Interval] && mon.Interval > 0 {
+			v.errf(f+".interval", "%v: another monitor has this interval; each needs its own", mon.Interval)
+		}
+		seen[mon.Interval] = true
+		if i == 0 {
+			ops.MonitorInterval, ops.MonitorTimeout, ops.MonitorOnFail, ops.MonitorDepth = mon.Interval, mon.Timeout, mon.OnFail, mon.Depth
+		} else {
+			ops.MoreMonitors = append(ops.MoreMonitors, mon)
+		}
 	}
 	return ops
 }

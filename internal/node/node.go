@@ -89,6 +89,10 @@ type Action struct {
 	Resource string
 	Op       ownership.Op
 	Timeout  time.Duration
+	// Interval and Depth say which recurring monitor this is (OCF's
+	// CRM_meta_interval and OCF_CHECK_LEVEL); zero for the others.
+	Interval time.Duration
+	Depth    int
 }
 
 // Log is one line for the agent's log: a decision and why.
@@ -143,6 +147,8 @@ type pending struct {
 	member *ownership.Member
 	group  *ownership.Group
 	op     ownership.Op
+	verify bool // a monitor after a failed stop: stopped after all, or blocked
+	mon    int  // which monitor (0: the first; i: MoreMonitors[i-1])
 }
 
 // peer is what this node knows of another node from its heartbeats.
@@ -519,6 +525,10 @@ func (n *Node) result(in Result) {
 	}
 	delete(n.inflight, in.ID)
 	mb, g, op, o := pd.member, pd.group, pd.op, in.Outcome
+	if pd.verify {
+		n.verified(g, mb, o)
+		return
+	}
 	before := mb.State
 	if op == ownership.OpAnnounce {
 		if o.Err != "" {
@@ -551,14 +561,21 @@ func (n *Node) result(in Result) {
 		n.logf(slog.LevelInfo, "started", "resource", mb.Name, "group", g.Name)
 		n.event(Event{Kind: ResourceStarted, Resource: mb.Name, Group: g.Name})
 	case op == ownership.OpStop && mb.State == wire.ResBlocked:
-		n.logf(slog.LevelError, "stop failed: resource blocked here, no takeover until it is cleaned up", "resource", mb.Name, "err", o.Err)
+		// The stop's process group is dead (killed at the timeout, if it
+		// came to that): ask the agent once more whether it still runs.
+		n.logf(slog.LevelWarn, "stop failed: checking whether "+mb.Name+" still runs", "resource", mb.Name, "err", o.Err)
 		n.event(Event{Kind: ResourceFailed, Resource: mb.Name, Group: g.Name, Detail: "stop: " + o.Err})
+		mb.State = wire.ResStopping
+		n.nextID++
+		n.inflight[n.nextID] = pending{member: mb, group: g, op: ownership.OpMonitor, verify: true}
+		n.rd.Actions = append(n.rd.Actions, Action{ID: n.nextID, Resource: mb.Name, Op: ownership.OpMonitor, Timeout: n.resCfg[mb.Name].Ops.MonitorTimeout})
 	case op == ownership.OpStop:
 		n.logf(slog.LevelInfo, "stopped", "resource", mb.Name, "group", g.Name)
 		n.event(Event{Kind: ResourceStopped, Resource: mb.Name, Group: g.Name})
 	case op == ownership.OpMonitor && before == wire.ResRunning && mb.State == wire.ResFailed:
 		n.event(Event{Kind: ResourceFailed, Resource: mb.Name, Group: g.Name, Detail: "monitor: " + o.Err})
-		switch f := n.resCfg[mb.Name].Ops.MonitorOnFail; f {
+		mons := n.monitors(mb.Name)
+		switch f := mons[min(pd.mon, len(mons)-1)].OnFail; f {
 		case config.OnFailMove, config.OnFailStandby, config.OnFailStop, config.OnFailIgnore, config.OnFailBlock:
 			n.onFail(g, mb, "monitor", f, o.Err)
 		default:
@@ -677,6 +694,17 @@ func (n *Node) dispatch(g *ownership.Group, mb *ownership.Member, op ownership.O
 	n.rd.Actions = append(n.rd.Actions, Action{ID: n.nextID, Resource: mb.Name, Op: op, Timeout: to})
 }
 
+// dispatchMonitor runs monitor i of mb with its own timeout and depth.
+func (n *Node) dispatchMonitor(g *ownership.Group, mb *ownership.Member, i int, m config.Monitor) {
+	n.nextID++
+	to := m.Timeout
+	if to <= 0 {
+		to = 20 * time.Second
+	}
+	n.inflight[n.nextID] = pending{member: mb, group: g, op: ownership.OpMonitor, mon: i}
+	n.rd.Actions = append(n.rd.Actions, Action{ID: n.nextID, Resource: mb.Name, Op: ownership.OpMonitor, Timeout: to, Interval: m.Interval, Depth: m.Depth})
+}
+
 func (n *Node) busy(mb *ownership.Member) bool {
 	for _, p := range n.inflight {
 		if p.member == mb {
@@ -686,13 +714,32 @@ func (n *Node) busy(mb *ownership.Member) bool {
 	return false
 }
 
+// monitors are res's recurring monitors: the first, then MoreMonitors.
+func (n *Node) monitors(res string) []config.Monitor {
+	o := n.resCfg[res].Ops
+	return append([]config.Monitor{{Interval: o.MonitorInterval, Timeout: o.MonitorTimeout, OnFail: o.MonitorOnFail, Depth: o.MonitorDepth}}, o.MoreMonitors...)
+}
+
+func monKey(res string, i int) string {
+	if i == 0 {
+		return res
+	}
+	return res + "#" + strconv.Itoa(i)
+}
+
+// scheduleMonitor schedules every monitor of res one interval from now.
 func (n *Node) scheduleMonitor(res string) {
-	iv := n.resCfg[res].Ops.MonitorInterval
-	if iv <= 0 {
-		delete(n.monitorAt, res)
+	for i, m := range n.monitors(res) {
+		n.scheduleMonitorN(res, i, m)
+	}
+}
+
+func (n *Node) scheduleMonitorN(res string, i int, m config.Monitor) {
+	if m.Interval <= 0 {
+		delete(n.monitorAt, monKey(res, i))
 		return
 	}
-	n.monitorAt[res] = n.now + iv
+	n.monitorAt[monKey(res, i)] = n.now + m.Interval
 }
 
 func (n *Node) scheduleAnnounce(res string) {
@@ -993,14 +1040,23 @@ func (n *Node) recurring() {
 	for _, g := range n.groups {
 		maint := n.unmanaged(g)
 		for _, mb := range g.Members {
+			mons := n.monitors(mb.Name)
 			if mb.State != wire.ResRunning || maint {
-				delete(n.monitorAt, mb.Name)
+				for i := range mons {
+					delete(n.monitorAt, monKey(mb.Name, i))
+				}
 				delete(n.announce, mb.Name)
 				continue
 			}
-			if at, ok := n.monitorAt[mb.Name]; ok && n.now >= at && !n.busy(mb) {
-				n.dispatch(g, mb, ownership.OpMonitor)
-				n.scheduleMonitor(mb.Name)
+			for i, m := range mons {
+				at, ok := n.monitorAt[monKey(mb.Name, i)]
+				switch {
+				case !ok && m.Interval > 0:
+					n.scheduleMonitorN(mb.Name, i, m) // again after maintenance
+				case ok && n.now >= at && !n.busy(mb):
+					n.dispatchMonitor(g, mb, i, m)
+					n.scheduleMonitorN(mb.Name, i, m)
+				}
 			}
 			if at, ok := n.announce[mb.Name]; ok && n.now >= at && !n.busy(mb) {
 				n.dispatch(g, mb, ownership.OpAnnounce)
@@ -1210,4 +1266,23 @@ func (n *Node) hardFailure(g *ownership.Group, mb *ownership.Member, op ownershi
 		return
 	}
 	n.logf(slog.LevelError, op.String()+" failed: "+mb.Name+" cannot run on this node (not installed or not permitted): banning the group from it", kv...)
+}
+
+// verified ends a failed stop: a monitor that finds the resource cleanly
+// stopped completes the stop; anything else blocks it here (it may still
+// run), so no node starts its group until it is settled.
+func (n *Node) verified(g *ownership.Group, mb *ownership.Member, o ownership.Outcome) {
+	mb.Busy = false
+	n.sendNow = true
+	if o.Stopped && o.Err == "" {
+		mb.State = wire.ResStopped
+		n.logf(slog.LevelWarn, "stop failed, but "+mb.Name+" is found stopped: carrying on", "resource", mb.Name, "group", g.Name)
+		n.event(Event{Kind: ResourceStopped, Resource: mb.Name, Group: g.Name})
+	} else {
+		mb.State = wire.ResBlocked
+		n.logf(slog.LevelError, "stop failed and "+mb.Name+" may still run: blocked here, no takeover until this node probes it again or tandem cleanup --confirm-stopped "+n.self, "resource", mb.Name, "group", g.Name, "err", o.Err)
+	}
+	if !g.Active() {
+		g.Epoch, g.Demote = 0, false
+	}
 }

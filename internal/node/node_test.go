@@ -18,24 +18,26 @@ import (
 // delay that can be cut, and an executor whose operations take opDelay and
 // change a ground-truth world (which resources really run where).
 type pair struct {
-	t          *testing.T
-	m          *config.Model
-	now        time.Duration
-	nodes      map[string]*Node
-	world      map[string]map[string]bool // node → resource → running
-	cut        bool                       // link between the nodes cut both ways
-	cutDir     map[[2]string]bool         // majority tests: from → to dropped
-	strict     bool                       // majority tests: S2, never two holders, at every step
-	down       map[string]bool            // crashed nodes
-	failOn     map[string]string          // resource → node where its start fails
-	stopFailOn map[string]string          // resource → node where its stop fails
-	hard       ownership.Hard             // how failOn's start failures fail
-	flight     []flight
-	ops        []opRun
-	log        []string
-	events     []string // "node kind group/resource peer took"
-	done       map[string]bool
-	joined     time.Duration // since when the nodes hear each other (S1 applies after H)
+	t           *testing.T
+	m           *config.Model
+	now         time.Duration
+	nodes       map[string]*Node
+	world       map[string]map[string]bool // node → resource → running
+	cut         bool                       // link between the nodes cut both ways
+	cutDir      map[[2]string]bool         // majority tests: from → to dropped
+	strict      bool                       // majority tests: S2, never two holders, at every step
+	down        map[string]bool            // crashed nodes
+	failOn      map[string]string          // resource → node where its start fails
+	stopFailOn  map[string]string          // resource → node where its stop fails
+	hard        ownership.Hard             // how failOn's start failures fail
+	stopErrOnly bool                       // stopFailOn's stops still stop the resource
+	dispatched  []opRun                    // every action handed out, in order
+	flight      []flight
+	ops         []opRun
+	log         []string
+	events      []string // "node kind group/resource peer took"
+	done        map[string]bool
+	joined      time.Duration // since when the nodes hear each other (S1 applies after H)
 	// lastQuorum is each node's raft state as last persisted (majority tests).
 	lastQuorum map[string]quorum.Persisted
 }
@@ -139,6 +141,7 @@ func (p *pair) drain(name string) {
 	}
 	for _, a := range rd.Actions {
 		p.ops = append(p.ops, opRun{at: p.now + opDelay, node: name, a: a})
+		p.dispatched = append(p.dispatched, opRun{at: p.now, node: name, a: a})
 	}
 	if rd.Done {
 		p.done[name] = true
@@ -209,6 +212,9 @@ func (p *pair) execute(node string, a Action) ownership.Outcome {
 		w[a.Resource] = true
 	case ownership.OpStop:
 		if p.stopFailOn[a.Resource] == node {
+			if p.stopErrOnly {
+				w[a.Resource] = false // the stop did its job but reported failure
+			}
 			return ownership.Outcome{Err: "exit status 1"}
 		}
 		w[a.Resource] = false

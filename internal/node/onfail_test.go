@@ -140,3 +140,53 @@ func TestHardFailures(t *testing.T) {
 		t.Fatalf("b retried a resource that is not configured:\n%s", p.tail())
 	}
 }
+
+// A stop that reports failure but did stop the resource: the monitor after
+// it finds it stopped, and the group moves on without blocking.
+func TestFailedStopFoundStoppedCarriesOn(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.stopFailOn, p.stopErrOnly = map[string]string{"svc": "a"}, true
+	p.run(2 * time.Second)
+	p.admin("a", Admin{Op: AdminMove, Resource: "voice", Node: "b"})
+	p.run(500 * time.Millisecond)
+	p.expect("svc", "b")
+	p.expect("vip", "b")
+	if !p.logged("a: stop failed, but svc is found stopped: carrying on") {
+		t.Fatalf("no log of the check after the failed stop:\n%s", p.tail())
+	}
+}
+
+// Several monitors run on their own intervals, each with its own timeout,
+// depth and on_fail.
+func TestSeveralMonitors(t *testing.T) {
+	m := testModel(100, 50)
+	m.Resources[1].Ops.MoreMonitors = []config.Monitor{{Interval: 3 * time.Second, Timeout: 2 * time.Second, OnFail: config.OnFailStandby, Depth: 20}}
+	p := newPair(t, m)
+	p.run(2 * time.Second)
+	var deep, fast int
+	p.dispatched = nil
+	p.run(3 * time.Second)
+	for _, o := range p.dispatched {
+		if act := o.a; o.node == "a" && act.Op == ownership.OpMonitor && act.Resource == "svc" {
+			if act.Depth == 20 && act.Interval == 3*time.Second && act.Timeout == 2*time.Second {
+				deep++
+			} else if act.Interval == time.Second {
+				fast++
+			}
+		}
+	}
+	if deep != 1 || fast < 2 {
+		t.Fatalf("in 3 s: %d deep monitors (want 1), %d 1 s monitors (want ≥ 2)", deep, fast)
+	}
+	// With the first monitor off, the deep one's failure takes its own
+	// on_fail: standby.
+	m.Resources[1].Ops.MonitorInterval = 0
+	p = newPair(t, m)
+	p.run(2 * time.Second)
+	p.world["a"]["svc"] = false
+	p.run(3500 * time.Millisecond)
+	p.expect("svc", "b")
+	if !p.nodes["b"].view().Standby["a"] {
+		t.Fatal("the deep monitor's on_fail standby did not put a in standby")
+	}
+}

@@ -5,6 +5,7 @@ package resource
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // State is what a monitor found.
@@ -46,4 +47,24 @@ type Agent interface {
 // (gratuitous ARP, unsolicited NA): after a split-brain heal and every arp_refresh.
 type Announcer interface {
 	Announce(ctx context.Context) error
+}
+
+// Recurring says which recurring monitor a Monitor call is, for agents that
+// tell them apart (OCF: OCF_RESKEY_CRM_meta_interval and OCF_CHECK_LEVEL).
+type Recurring struct {
+	Interval time.Duration
+	Depth    int
+}
+
+type recurringKey struct{}
+
+// WithRecurring marks ctx as the context of recurring monitor r.
+func WithRecurring(ctx context.Context, r Recurring) context.Context {
+	return context.WithValue(ctx, recurringKey{}, r)
+}
+
+// RecurringOf reports which recurring monitor ctx is for, if it is one.
+func RecurringOf(ctx context.Context) (Recurring, bool) {
+	r, ok := ctx.Value(recurringKey{}).(Recurring)
+	return r, ok
 }

@@ -87,6 +87,12 @@ func (a *Agent) run(ctx context.Context, action string) (int, error) {
 	interval := time.Duration(0)
 	if action == "monitor" {
 		interval = a.interval
+		if r, ok := resource.RecurringOf(ctx); ok {
+			interval = r.Interval // which of several monitors this is
+			if r.Depth > 0 {
+				env = append(env, "OCF_CHECK_LEVEL="+strconv.Itoa(r.Depth))
+			}
+		}
 	}
 	env = append(env, "OCF_RESKEY_CRM_meta_interval="+strconv.FormatInt(interval.Milliseconds(), 10))
 	r, err := pgroup.Run(ctx, pgroup.Spec{Argv: []string{path, action}, Env: env, Log: a.log, Op: action})

@@ -141,6 +141,14 @@ func TestEnvironment(t *testing.T) {
 	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "OCF_RESKEY_CRM_meta_interval=0\n") {
 		t.Errorf("start is not a recurring action: want interval 0:\n%s", b)
 	}
+	// A second, deeper monitor: its own interval and OCF_CHECK_LEVEL.
+	ctx := resource.WithRecurring(ctxT(t, 3*time.Second), resource.Recurring{Interval: time.Minute, Depth: 20})
+	if _, err := a.Monitor(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "OCF_RESKEY_CRM_meta_interval=60000\n") || !strings.Contains(string(b), "OCF_CHECK_LEVEL=20\n") {
+		t.Errorf("the deeper monitor lacks its interval or depth:\n%s", b)
+	}
 }
 
 // An action that outlives its deadline is killed with everything it spawned.

@@ -109,8 +109,8 @@ type rawResource struct {
 }
 
 type rawOps struct {
-	Start   *rawOp `yaml:"start"`
-	Stop    *rawOp `yaml:"stop"`
+	Start *rawOp `yaml:"start"`
+	Stop  *rawOp `yaml:"stop"`
 	// Monitor is one mapping {interval, timeout, on_fail, depth} or a list
 	// of them (several monitors, as Pacemaker's several monitor ops).
 	Monitor any `yaml:"monitor"`

@@ -241,3 +241,22 @@ func TestFailureTimeoutForgets(t *testing.T) {
 	}
 	p.expect("svc", "b") // forgetting does not move it back past stickiness
 }
+
+// Monitors pause in maintenance and resume after it.
+func TestMonitorsResumeAfterMaintenance(t *testing.T) {
+	p := newPair(t, testModel(100, 50))
+	p.run(2 * time.Second)
+	p.admin("a", Admin{Op: AdminMaintenanceOn})
+	p.run(200 * time.Millisecond)
+	p.world["a"]["svc"] = false // dies unnoticed: nothing is monitored
+	p.run(3 * time.Second)
+	if p.logged("a: monitor failed") {
+		t.Fatalf("a monitored svc in maintenance:\n%s", p.tail())
+	}
+	p.admin("a", Admin{Op: AdminMaintenanceOff})
+	p.run(2500 * time.Millisecond)
+	if !p.logged("a: monitor failed: recovering") {
+		t.Fatalf("monitors did not resume after maintenance:\n%s", p.tail())
+	}
+	p.expect("svc", "a")
+}

@@ -179,6 +179,9 @@ func Check(m *Model) Report {
 	for _, l := range m.healthLines(warn) { // health.go
 		add("%s", l)
 	}
+	for _, l := range m.fencingLines(warn) { // fencing.go
+		add("%s", l)
+	}
 	if l := m.Metrics.Listen; l != "" {
 		add("metrics: Prometheus endpoint on http://%s/metrics (and GET /metrics on the API socket)", l)
 		if m.Metrics.Exposed {

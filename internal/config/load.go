@@ -86,7 +86,21 @@ type rawQuorum struct {
 }
 
 type rawFencing struct {
-	Enabled bool `yaml:"enabled"`
+	Enabled  bool                  `yaml:"enabled"`
+	Timeout  string                `yaml:"timeout"`
+	Retries  *int                  `yaml:"retries"`
+	Delay    string                `yaml:"delay"`
+	Devices  []rawFenceDevice      `yaml:"devices"`
+	Topology map[string][][]string `yaml:"topology"`
+}
+
+type rawFenceDevice struct {
+	Name   string            `yaml:"name"`
+	Agent  string            `yaml:"agent"`
+	Exec   string            `yaml:"exec"`
+	Params map[string]any    `yaml:"params"`
+	Nodes  []string          `yaml:"nodes"`
+	Plugs  map[string]string `yaml:"plugs"`
 }
 
 type rawWitness struct {

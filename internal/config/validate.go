@@ -91,6 +91,7 @@ func (v *validator) model(r *rawConfig) *Model {
 	v.metrics(r, m)
 	v.health(r, m)
 	v.alerts(r, m)
+	v.fencing(r, m)
 	return m
 }
 
@@ -132,9 +133,6 @@ func (v *validator) quorum(r *rawConfig, m *Model) {
 		v.errf("quorum.mode", "%q: allowed: two_node (two nodes, no witness), majority (three or more voters: nodes and witnesses)", r.Quorum.Mode)
 	}
 	m.Quorum.WaitForAll = r.Quorum.WaitForAll == nil || *r.Quorum.WaitForAll
-	if r.Fencing.Enabled {
-		v.errf("fencing.enabled", "fencing is not available yet; allowed: false")
-	}
 	if len(r.Witnesses) > 0 && m.Quorum.Mode != ModeMajority {
 		v.errf("witnesses", "a witness is a voter of majority mode: set quorum.mode: majority, or remove the list")
 	}

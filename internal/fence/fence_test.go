@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tandem/internal/config"
 )
 
 // fenceDummy is Debian fence-agents' own test agent: the real stdin
@@ -107,5 +109,40 @@ func TestCommandDevice(t *testing.T) {
 	}
 	if p, err := c.Run(ctxT(t), Status, "b"); err != nil || p != PowerOff {
 		t.Fatalf("status %v %v", p, err)
+	}
+}
+
+// config check reads each agent's metadata: a misspelt parameter comes
+// back located in the file.
+func TestCheckConfig(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/fence_ipmilan"); err != nil {
+		t.Skip("needs fence_ipmilan (Debian fence-agents)")
+	}
+	y := `cluster: t
+key_file: /tmp/k
+nodes:
+  - {name: a, links: [198.18.0.10]}
+  - {name: b, links: [198.18.0.11]}
+resources:
+  - {name: svc, type: exec, params: {daemon: "sleep 100"}}
+fencing:
+  devices:
+    - {name: ipmi-a, agent: fence_ipmilan, params: {ip: 198.18.1.10, username: admin, password: pw, lanplus: 1}, nodes: [a]}
+    - {name: ipmi-b, agent: fence_ipmilan, params: {ip: 198.18.1.11, usrname: admin}, nodes: [b]}
+    - {name: pdu, exec: /usr/local/bin/pdu-off, nodes: [a, b]}
+`
+	m, err := config.Parse("t.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := Check(ctxT(t), m)
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "t.yaml:11:") || !strings.Contains(errs[0].Error(), "fencing.devices[1].params: usrname: unknown parameter for fence_ipmilan") {
+		t.Fatalf("errors %v", errs)
+	}
+	report := config.Check(m).String()
+	for _, want := range []string{"fence device ipmi-a: agent /usr/sbin/fence_ipmilan, fences a", "fencing a: ipmi-a, then pdu (timeout 1m0s, 2 retries per device)"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("config check lacks %q:\n%s", want, report)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"tandem/internal/metrics"
 	"tandem/internal/node"
 	"tandem/internal/resource"
+	"tandem/internal/schedule"
 	"tandem/internal/status"
 	"tandem/internal/wire"
 
@@ -46,7 +47,8 @@ type packet struct {
 
 type statusReq struct {
 	reply chan status.Status
-	input node.Input // an operator's command for the core, or nil
+	input node.Input     // an operator's command for the core, or nil
+	view  *schedule.View // if set, filled with the scheduler's input before the reply
 }
 
 // Agent runs one cluster node.
@@ -71,6 +73,7 @@ type Agent struct {
 	gates     *gates               // majority mode: the floating IPs' lease gates
 	fatal     error                // set by carryOut when the agent must stop (raft state not durable)
 	metrics   *metrics.Metrics     // Prometheus: events, operations, loop lag; state at scrape
+	pe        *peInputs            // the scheduler's inputs as placement changed (tandem simulate)
 }
 
 // now is the agent's monotonic clock as the core sees it.
@@ -122,6 +125,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if a.pe, err = newPEInputs(m.StateDir, 20, a.log); err != nil {
+		return err
+	}
+	defer a.pe.close()
 	saved, err := st.loadLog()
 	if err != nil {
 		return err
@@ -300,6 +307,9 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 			if req.input != nil {
 				a.core.Step(a.now(), req.input)
 			}
+			if req.view != nil {
+				*req.view = a.core.SchedulerInput()
+			}
 			s := a.core.Status()
 			s.Drops = a.drops.snapshot(a.opener)
 			s.Events = a.events.last(64)
@@ -391,6 +401,9 @@ func (a *Agent) carryOut(st *stateDir) bool {
 	for _, act := range rd.Actions {
 		a.exec.run(act)
 	}
+	if rd.Placed != nil {
+		a.pe.add(PEInput{Node: a.o.Self, At: now, ConfigHash: fmt.Sprintf("%016x", a.o.Model.Hash), View: *rd.Placed})
+	}
 	if rd.PersistState {
 		if err := st.saveLog(a.core.StateLog()); err != nil {
 			a.log.Error("persist cluster state", "err", err)
@@ -451,6 +464,24 @@ func (a *Agent) Admin(ctx context.Context, req api.AdminRequest) error {
 	}
 	_, err := a.ask(ctx, in)
 	return err
+}
+
+// Explain implements api.Backend: the core's current scheduler input,
+// placed and explained for target off the loop.
+func (a *Agent) Explain(ctx context.Context, target string) (schedule.Explanation, error) {
+	var v schedule.View
+	req := statusReq{reply: make(chan status.Status, 1), view: &v}
+	select {
+	case a.reqs <- req:
+	case <-ctx.Done():
+		return schedule.Explanation{}, fmt.Errorf("agent busy: %w", ctx.Err())
+	}
+	select {
+	case <-req.reply:
+	case <-ctx.Done():
+		return schedule.Explanation{}, fmt.Errorf("agent busy: %w", ctx.Err())
+	}
+	return schedule.Explain(a.o.Model, v, target)
 }
 
 // Rejoin implements api.Backend.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"tandem/internal/schedule"
 	"tandem/internal/status"
 )
 
@@ -32,6 +33,9 @@ type Backend interface {
 	// Admin applies an operator instruction; a bad one is an error that
 	// says what exists instead.
 	Admin(ctx context.Context, req AdminRequest) error
+	// Explain says where target (a group, clone or resource) is placed and
+	// why, from the scheduler's current input.
+	Explain(ctx context.Context, target string) (schedule.Explanation, error)
 }
 
 // AdminRequest is an operator instruction: tandem standby, online,
@@ -113,6 +117,17 @@ func Handler(b Backend) http.Handler {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /v1/explain", func(w http.ResponseWriter, r *http.Request) {
+		e, err := b.Explain(r.Context(), r.URL.Query().Get("resource"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(e)
 	})
 	mux.HandleFunc("POST /v1/node/rejoin", func(w http.ResponseWriter, r *http.Request) {
 		if err := b.Rejoin(r.Context(), r.URL.Query().Get("node")); err != nil {
@@ -229,4 +244,17 @@ func (c *Client) Admin(ctx context.Context, req AdminRequest) error {
 	}
 	_, err = c.doBody(ctx, http.MethodPost, "/v1/admin", bytes.NewReader(b))
 	return err
+}
+
+// Explain asks the agent where target is placed and why.
+func (c *Client) Explain(ctx context.Context, target string) (schedule.Explanation, error) {
+	var e schedule.Explanation
+	body, err := c.do(ctx, http.MethodGet, "/v1/explain?resource="+url.QueryEscape(target))
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		return e, fmt.Errorf("agent at %s: explain: %w", c.socket, err)
+	}
+	return e, nil
 }

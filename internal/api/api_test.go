@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"tandem/internal/schedule"
 	"tandem/internal/status"
 )
 
@@ -29,6 +30,10 @@ func (f *fake) Admin(_ context.Context, req AdminRequest) error {
 	}
 	f.admin = req
 	return nil
+}
+
+func (f *fake) Explain(_ context.Context, target string) (schedule.Explanation, error) {
+	return schedule.Explanation{Asked: target, Unit: target}, nil
 }
 
 func (f *fake) Rejoin(_ context.Context, node string) error {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"tandem/internal/api"
+	"tandem/internal/schedule"
 	"tandem/internal/status"
 )
 
@@ -19,7 +20,10 @@ type backend struct{ got []api.AdminRequest }
 func (b *backend) Status(context.Context) (status.Status, error) {
 	return status.Status{Schema: status.Schema}, nil
 }
-func (b *backend) Unblock(context.Context) error        { return nil }
+func (b *backend) Unblock(context.Context) error { return nil }
+func (b *backend) Explain(_ context.Context, r string) (schedule.Explanation, error) {
+	return schedule.Explain(explainModel, explainView, r)
+}
 func (b *backend) Rejoin(context.Context, string) error { return nil }
 func (b *backend) Admin(_ context.Context, r api.AdminRequest) error {
 	if r.Node == "x" {
@@ -29,7 +33,14 @@ func (b *backend) Admin(_ context.Context, r api.AdminRequest) error {
 	return nil
 }
 
-func TestAdminCommands(t *testing.T) {
+// serveBackend serves a fake agent on a socket for the CLI to talk to.
+func serveBackend(t *testing.T) string {
+	sock, _ := serveBackendB(t)
+	return sock
+}
+
+func serveBackendB(t *testing.T) (string, *backend) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "run", "tandem.sock")
 	l, err := api.Listen(sock)
 	if err != nil {
@@ -39,6 +50,11 @@ func TestAdminCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	go api.Serve(ctx, l, b)
+	return sock, b
+}
+
+func TestAdminCommands(t *testing.T) {
+	sock, b := serveBackendB(t)
 	for _, tc := range []struct {
 		args []string
 		want api.AdminRequest

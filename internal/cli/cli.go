@@ -101,5 +101,6 @@ func newRoot(g *globals) *cobra.Command {
 		reportCmd(g),
 	)
 	root.AddCommand(adminCmds(g)...)
+	root.AddCommand(explainCmd(g), simulateCmd(g))
 	return root
 }

@@ -223,8 +223,11 @@ func (n *Node) assignAsDC() {
 		mj.propTerm, mj.proposed, mj.propKV = t, map[string]string{}, map[string]statelog.Entry{}
 	}
 	n.commitState()
-	res := schedule.Place(n.m, n.majorityView())
+	v := n.majorityView()
+	res := schedule.Place(n.m, v)
+	old := n.placement
 	n.placement = res
+	n.notePlaced(old, v)
 	for _, g := range n.groups {
 		if n.clones[g.Name] != "" {
 			continue // not exclusive: every node runs its own instance

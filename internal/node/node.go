@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,6 +119,10 @@ type Ready struct {
 	Gates []Gate
 	// Done is set once a graceful shutdown has released everything and said bye.
 	Done bool
+	// Placed is the scheduler's input when the placement it gave changed,
+	// for the agent to keep (like Pacemaker's pe-input files): tandem
+	// simulate replays it.
+	Placed *schedule.View
 }
 
 // Config configures a Node.
@@ -919,6 +924,7 @@ func (n *Node) reconcile() {
 	v := n.view()
 	old := n.placement
 	n.placement = schedule.Place(n.m, v)
+	n.notePlaced(old, v)
 	for _, g := range n.groups {
 		if c := n.clones[g.Name]; c != "" {
 			n.reconcileClone(g, c, hold == "")
@@ -1285,4 +1291,23 @@ func (n *Node) verified(g *ownership.Group, mb *ownership.Member, o ownership.Ou
 	if !g.Active() {
 		g.Epoch, g.Demote = 0, false
 	}
+}
+
+// notePlaced hands the agent the scheduler's input when the placement or
+// plan it gave changed.
+func (n *Node) notePlaced(old schedule.Result, v schedule.View) {
+	if old.Placement != nil && maps.Equal(old.Placement, n.placement.Placement) && slices.Equal(old.Actions, n.placement.Actions) {
+		return
+	}
+	n.rd.Placed = &v
+}
+
+// SchedulerInput is what this node's placement is computed from now: the
+// view two_node nodes and majority mode's DC place with (a follower's
+// placement is the DC's; it shows its own view).
+func (n *Node) SchedulerInput() schedule.View {
+	if n.mj != nil && n.mj.q.IsDC(n.now) {
+		return n.majorityView()
+	}
+	return n.view()
 }

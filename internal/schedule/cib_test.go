@@ -240,24 +240,6 @@ func cibMetaPairs(b *strings.Builder, id string, mt config.Meta) {
 	}
 }
 
-// activeNodes is where v says resource res runs, as the scheduler reads it.
-func activeNodes(m *config.Model, v View, res string) []string {
-	if ns, ok := v.Active[res]; ok {
-		return ns
-	}
-	for _, g := range m.Groups {
-		if slices.Contains(g.Members, res) {
-			if n := v.Running[g.Name]; n != "" {
-				return []string{n}
-			}
-		}
-	}
-	if n := v.Running[res]; n != "" {
-		return []string{n}
-	}
-	return nil
-}
-
 // pmResult is what crm_simulate ended with: resource → nodes where it runs.
 type pmResult map[string][]string
 

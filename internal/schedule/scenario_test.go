@@ -62,6 +62,20 @@ func TestScenarios(t *testing.T) {
 						d.Fatalf(t, "%v", err)
 					}
 					return Transcript(m, v, Place(m, v), !d.HasArg("brief"))
+				case "explain":
+					// explain RES: what tandem explain prints for that view.
+					if m == nil {
+						d.Fatalf(t, "explain before config")
+					}
+					v, err := scenarioView(nodes, d.Input)
+					if err != nil {
+						d.Fatalf(t, "%v", err)
+					}
+					e, err := Explain(m, v, d.CmdArgs[0].Key)
+					if err != nil {
+						return "error: " + err.Error() + "\n"
+					}
+					return e.String()
 				}
 				d.Fatalf(t, "unknown command %q", d.Cmd)
 				return ""

@@ -56,6 +56,16 @@ func TestAdminCommands(t *testing.T) {
 	if op := e.status("b").Operator; len(op) != 1 || op[0] != (status.Instruction{Op: "move", Target: "service", Node: "b"}) {
 		t.Fatalf("status on b shows operator instructions %+v, want the move", op)
 	}
+	// explain and simulate on the live cluster: the move shows as what it
+	// is, and the saved scheduler input replays "what if b dies".
+	if out := e.tandem("a", "explain", "service"); !strings.Contains(out, "placement wants b") || !strings.Contains(out, "moved to b by the operator") {
+		t.Fatalf("tandem explain service:\n%s", out)
+	}
+	if out := e.tandem("a", "simulate", "--config", e.cl.Config(), "--state-dir", filepath.Join(e.cl.Dir, "a"), "--node-down", "b"); !strings.Contains(out, "* service      b → a") {
+		t.Fatalf("tandem simulate --node-down b:\n%s", out)
+	} else {
+		t.Logf("tandem simulate --node-down b:\n%s", out)
+	}
 	e.tandem("b", "clear", "service") // stickiness keeps it on b
 	e.moved("a", "a", "standby", "b")
 	if st := e.status("a"); !st.Nodes[1].Standby || len(st.Operator) != 0 {

@@ -16,6 +16,7 @@ import (
 	"tandem/internal/resource/freeswitch"
 	"tandem/internal/resource/ip"
 	"tandem/internal/resource/lsb"
+	"tandem/internal/resource/systemd"
 	"tandem/internal/resource/ocf"
 	"tandem/internal/resource/sip"
 )
@@ -44,6 +45,8 @@ func buildAgents(m *config.Model, log *slog.Logger, lifetime time.Duration) (map
 			ag, err = ocf.New(r.Name, *r.OCF, r.Ops, log)
 		case r.LSB != nil:
 			ag, err = lsb.New(r.Name, *r.LSB, log)
+		case r.Systemd != nil:
+			ag, err = systemd.New(r.Name, *r.Systemd, log)
 		case r.SIP != nil:
 			ag, err = sip.New(r.Name, *r.SIP, log)
 		case r.FreeSWITCH != nil:

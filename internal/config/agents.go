@@ -105,3 +105,32 @@ func (m *Model) ErrorAt(field, format string, a ...any) Error {
 	}
 	return e
 }
+
+// SystemdParams are a systemd resource's: the unit, and the unit its
+// drop-in binds it to (BindsTo=, so the service stops with the agent).
+type SystemdParams struct {
+	Unit    string // nginx.service (a bare name gets .service)
+	BindsTo string // default tandem.service; "none": no binding
+}
+
+var systemdParams = []string{"binds_to"}
+
+func (v *validator) systemdParams(p, typ, unit string, params map[string]string) *SystemdParams {
+	s := &SystemdParams{Unit: unit, BindsTo: "tandem.service"}
+	if !strings.Contains(unit, ".") {
+		s.Unit = unit + ".service"
+	}
+	if unit == "" || strings.ContainsAny(unit, "/ ") {
+		v.errf(p+".type", "%q: write systemd:UNIT, e.g. systemd:nginx or systemd:freeswitch.service", typ)
+	}
+	switch b, ok := params["binds_to"]; {
+	case !ok:
+	case b == "none":
+		s.BindsTo = ""
+	case strings.Contains(b, "."):
+		s.BindsTo = b
+	default:
+		v.errf(p+".params.binds_to", "%q: allowed: a unit name such as tandem.service, or none", b)
+	}
+	return s
+}

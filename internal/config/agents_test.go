@@ -64,7 +64,8 @@ func TestOCFAndLSBErrors(t *testing.T) {
 		{"lsb subdir", "  - {name: r, type: \"lsb:a/b\"}\n", `resources[0].type: "lsb:a/b": write lsb:NAME`},
 		{"lsb unknown param", "  - {name: r, type: \"lsb:x\", params: {start: y}}\n", `resources[0].params.start: unknown param for type lsb:x; allowed: path`},
 		{"lsb relative path", "  - {name: r, type: \"lsb:x\", params: {path: init.d/x}}\n", `resources[0].params.path: "init.d/x": allowed: an absolute path to the init script`},
-		{"other class", "  - {name: r, type: \"systemd:x\"}\n", `resources[0].type: "systemd:x": allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME`},
+		{"other class", "  - {name: r, type: \"upstart:x\"}\n", `resources[0].type: "upstart:x": allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT`},
+		{"systemd unit", "  - {name: r, type: \"systemd:a b\"}\n", `resources[0].type: "systemd:a b": write systemd:UNIT, e.g. systemd:nginx`},
 	}
 	for _, tc := range tests {
 		_, err := Parse("t.yaml", []byte(agentsHead+tc.res))

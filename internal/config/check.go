@@ -124,6 +124,11 @@ func Check(m *Model) Report {
 			what = res.OCF.Describe()
 		case res.LSB != nil:
 			what = "init script " + res.LSB.Path
+		case res.Systemd != nil:
+			what = "systemd unit " + res.Systemd.Unit
+			if res.Systemd.BindsTo != "" {
+				what += " (bound to " + res.Systemd.BindsTo + ")"
+			}
 		case res.SIP != nil:
 			what = res.SIP.Describe()
 		case res.FreeSWITCH != nil:

@@ -84,10 +84,11 @@ type Node struct {
 
 // Resource kinds known to the skeleton.
 const (
-	KindIP   = "ip"
-	KindExec = "exec"
-	KindOCF  = "ocf" // type: ocf:PROVIDER:TYPE (agents.go)
-	KindLSB  = "lsb" // type: lsb:NAME
+	KindIP      = "ip"
+	KindExec    = "exec"
+	KindOCF     = "ocf"     // type: ocf:PROVIDER:TYPE (agents.go)
+	KindLSB     = "lsb"     // type: lsb:NAME
+	KindSystemd = "systemd" // type: systemd:UNIT
 )
 
 // Resource is one managed thing: a floating IP, a service.
@@ -101,6 +102,7 @@ type Resource struct {
 	Exec       *ExecParams       // set when Kind == KindExec
 	OCF        *OCFParams        // set when Kind == KindOCF
 	LSB        *LSBParams        // set when Kind == KindLSB
+	Systemd    *SystemdParams    // set when Kind == KindSystemd
 	SIP        *SIPParams        // set when Kind == KindSIP (sip.go)
 	FreeSWITCH *FreeSWITCHParams // set when Kind == KindFreeSWITCH (freeswitch.go)
 }

@@ -255,7 +255,7 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 			seen[rr.Name] = true
 		}
 		kind, agent := rr.Type, ""
-		if c, a, ok := strings.Cut(rr.Type, ":"); ok && (c == KindOCF || c == KindLSB) {
+		if c, a, ok := strings.Cut(rr.Type, ":"); ok && (c == KindOCF || c == KindLSB || c == KindSystemd) {
 			kind, agent = c, a
 		}
 		res := Resource{Name: rr.Name, Kind: kind, Params: map[string]string{}}
@@ -274,19 +274,19 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 			params[k] = s
 			res.Params[k] = s
 		}
-		allowed := map[string][]string{KindIP: ipParams, KindExec: execParams, KindLSB: lsbParams, KindSIP: sipParams, KindFreeSWITCH: freeswitchParams}[kind]
+		allowed := map[string][]string{KindIP: ipParams, KindExec: execParams, KindLSB: lsbParams, KindSIP: sipParams, KindFreeSWITCH: freeswitchParams, KindSystemd: systemdParams}[kind]
 		switch kind {
 		case KindOCF: // the agent's meta-data lists its params: ocf.Check
-		case KindIP, KindExec, KindLSB, KindSIP, KindFreeSWITCH:
+		case KindIP, KindExec, KindLSB, KindSIP, KindFreeSWITCH, KindSystemd:
 			for _, k := range keys {
 				if !slices.Contains(allowed, k) {
 					v.errf(p+".params."+k, "unknown param for type %s; allowed: %s", rr.Type, strings.Join(allowed, ", "))
 				}
 			}
 		case "":
-			v.errf(p+".type", "required; allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME, sip, freeswitch")
+			v.errf(p+".type", "required; allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, sip, freeswitch")
 		default:
-			v.errf(p+".type", "%q: allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME, sip, freeswitch (systemd is planned)", rr.Type)
+			v.errf(p+".type", "%q: allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT, sip, freeswitch", rr.Type)
 		}
 		switch kind {
 		case KindIP:
@@ -297,6 +297,8 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 			res.OCF = v.ocfParams(p, rr.Type, agent, params)
 		case KindLSB:
 			res.LSB = v.lsbParams(p, rr.Type, agent, params)
+		case KindSystemd:
+			res.Systemd = v.systemdParams(p, rr.Type, agent, params)
 		case KindSIP:
 			res.SIP = v.sipParams(p+".params", params)
 		case KindFreeSWITCH:

@@ -45,9 +45,14 @@ func (n *Node) syncBlocked() {
 }
 
 // blockedElsewhere lists the other nodes where a member of g is blocked.
+// In majority mode a blocked floating address does not count: its
+// nftables gate closes with the node's lease, so it cannot answer.
 func (n *Node) blockedElsewhere(g *ownership.Group) []string {
 	var out []string
 	for _, mb := range g.Members {
+		if n.mj != nil && mb.IsIP {
+			continue
+		}
 		for _, nd := range n.m.Nodes {
 			if nd.Name == n.self {
 				continue

@@ -102,6 +102,9 @@ func (s *Sim) checkL1() {
 		if s.banned(s.nodes[in[0]], g) {
 			continue // a start failed somewhere: the scheduler may have no eligible node left
 		}
+		if s.heldByBlock(g) {
+			continue // a failed stop elsewhere holds the group until that node probes it again
+		}
 		s.fail("L1: %s runs on %v of %v for %v (quiet %v, R6 bound %v)", g.Name, holders, s.names(in), (s.now - since).Round(time.Millisecond), quiet.Round(time.Millisecond), bound-2*time.Second)
 		return
 	}
@@ -386,4 +389,20 @@ func (s *Sim) checkS3b(i int, r string) {
 			return
 		}
 	}
+}
+
+// heldByBlock reports whether a member of g is blocked on some node (its
+// stop failed and it may still run there), so no other node may start g
+// until that node comes back and probes it — a deliberate hold, not an L1
+// failure. In majority mode a floating address is not such a member: its
+// gate closes with the lease.
+func (s *Sim) heldByBlock(g config.Group) bool {
+	for _, n := range s.nodes {
+		for _, r := range g.Members {
+			if n.stopFailed[r] && !(s.opt.Layout.Majority() && s.kindOf(r) == config.KindIP) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -16,9 +16,9 @@ import (
 	"tandem/internal/resource/freeswitch"
 	"tandem/internal/resource/ip"
 	"tandem/internal/resource/lsb"
-	"tandem/internal/resource/systemd"
 	"tandem/internal/resource/ocf"
 	"tandem/internal/resource/sip"
+	"tandem/internal/resource/systemd"
 )
 
 // buildAgents makes a resource agent for every configured resource, after

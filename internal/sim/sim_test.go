@@ -121,6 +121,9 @@ func reportCoverage(t *testing.T, cov Coverage, required []string) {
 //	                 (grants carry the commit index; testdata/scenarios/stale_log_lease.txt)
 //	three seed 2:    a restarted agent's gate reopened for an address no longer
 //	                 assigned to it (gates per address; testdata/scenarios/crashed_agent_address.txt)
+//	two_plus_witness seed 804: a floating IP blocked on a node cut off from the
+//	                 majority held its group forever; its gate closed with the lease,
+//	                 so it no longer does (testdata/scenarios/majority_blocked_ip.txt)
 
 // TestSim runs the fixed seeds (CI) or replays one (-seed=N).
 func TestSim(t *testing.T) {

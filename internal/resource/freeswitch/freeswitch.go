@@ -287,7 +287,9 @@ func (a *Agent) waitReady(ctx context.Context) (*esl.Conn, error) {
 		if errors.Is(err, resource.ErrNotConfigured) {
 			return nil, err
 		}
-		last = err
+		if last == nil || ctx.Err() == nil {
+			last = err // an attempt cut short by the deadline says less than the one before
+		}
 		if !sleep(ctx, pollEvery) {
 			return nil, fmt.Errorf("FreeSWITCH not ready in time: %w", last)
 		}

@@ -151,17 +151,23 @@ func TestAdminCommands(t *testing.T) {
 }
 
 // killEcho kills node n's detached echo daemon, as a crash would.
-func (e *env) killEcho(n string) {
+// It returns the pid it killed.
+func (e *env) killEcho(n string) int {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.cl.Dir, "echo-"+n+".pid"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, err := e.echoPid(n)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		e.t.Fatal(err)
 	}
+	return pid
+}
+
+func (e *env) echoPid(n string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(e.cl.Dir, "echo-"+n+".pid"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
 }

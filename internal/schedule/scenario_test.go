@@ -33,6 +33,9 @@ var epoch = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 //	fail RES NODE COUNT|INFINITY [ago=DURATION]
 //	----
 //	<placement, actions, scores>
+//
+// explain RES and simulate node-down=N fail=(RES@NODE,...) take the same
+// state lines and print what tandem explain and tandem simulate print.
 func TestScenarios(t *testing.T) {
 	if *update {
 		if err := flag.Set("rewrite", "true"); err != nil {
@@ -76,6 +79,29 @@ func TestScenarios(t *testing.T) {
 						return "error: " + err.Error() + "\n"
 					}
 					return e.String()
+				case "simulate":
+					// simulate node-down=N node-up=N standby=N online=N
+					// fail=(RES@NODE,...): what tandem simulate prints.
+					if m == nil {
+						d.Fatalf(t, "simulate before config")
+					}
+					v, err := scenarioView(nodes, d.Input)
+					if err != nil {
+						d.Fatalf(t, "%v", err)
+					}
+					var h Hypothesis
+					for _, a := range d.CmdArgs {
+						p := map[string]*[]string{"node-down": &h.Down, "node-up": &h.Up, "standby": &h.Standby, "online": &h.Online, "fail": &h.Fail}[a.Key]
+						if p == nil {
+							d.Fatalf(t, "simulate: unknown argument %q", a.Key)
+						}
+						*p = append(*p, a.Vals...)
+					}
+					after, err := h.Apply(m, v)
+					if err != nil {
+						return "error: " + err.Error() + "\n"
+					}
+					return SimulateReport(m, v, after, h)
 				}
 				d.Fatalf(t, "unknown command %q", d.Cmd)
 				return ""

@@ -3,6 +3,7 @@ package schedule
 import (
 	"slices"
 	"strconv"
+	"time"
 
 	"tandem/internal/config"
 )
@@ -261,18 +262,37 @@ func (s *scheduler) score(u *unit) {
 		}
 		for i, node := range s.nodes {
 			fc := s.failures(p, node)
-			if fc <= 0 || p.threshold <= 0 || fc < p.threshold {
+			switch {
+			case fc <= 0 && s.v.FailCounts[p.name][node] > 0:
+				u.why[i] = append(u.why[i], p.name+" failed "+times(s.v.FailCounts[p.name][node])+" here, forgotten after failure-timeout "+time.Duration(p.timeout).String()+": +0")
+				continue
+			case fc <= 0:
+				continue
+			case p.threshold <= 0:
+				// Shown so explain accounts for every fail count it was given.
+				u.why[i] = append(u.why[i], p.name+" failed "+times(fc)+" here (no migration-threshold): +0")
+				continue
+			case fc < p.threshold:
+				u.why[i] = append(u.why[i], p.name+" failed "+times(fc)+" here (migration-threshold "+strconv.Itoa(p.threshold)+"): +0")
 				continue
 			}
 			u.ban[i] = true // Pacemaker bans the whole group
 			if fc >= Infinity {
 				u.why[i] = append(u.why[i], p.name+" failed to start here (fail count INFINITY)")
 			} else {
-				u.why[i] = append(u.why[i], p.name+" failed "+strconv.Itoa(fc)+" times here (migration-threshold "+strconv.Itoa(p.threshold)+"): -INFINITY")
+				u.why[i] = append(u.why[i], p.name+" failed "+times(fc)+" here (migration-threshold "+strconv.Itoa(p.threshold)+"): -INFINITY")
 			}
 		}
 		u.mown, u.mwhy = append(u.mown, sc), append(u.mwhy, why)
 	}
+}
+
+// times says how often a resource failed: "once", "3 times".
+func times(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return strconv.Itoa(n) + " times"
 }
 
 // pingHeuristic adds config.QuorumPingWeight per quorum.ping target a node

@@ -225,9 +225,8 @@ func (n *Node) assignAsDC() {
 	n.commitState()
 	v := n.majorityView()
 	res := schedule.Place(n.m, v)
-	old := n.placement
 	n.placement = res
-	n.notePlaced(old, v)
+	n.notePlaced(v)
 	for _, g := range n.groups {
 		if n.clones[g.Name] != "" {
 			continue // not exclusive: every node runs its own instance

@@ -15,7 +15,6 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,9 +118,9 @@ type Ready struct {
 	Gates []Gate
 	// Done is set once a graceful shutdown has released everything and said bye.
 	Done bool
-	// Placed is the scheduler's input when the placement it gave changed,
+	// Placed is the scheduler's input when it changed (its clock aside),
 	// for the agent to keep (like Pacemaker's pe-input files): tandem
-	// simulate replays it.
+	// simulate replays it. Neither the core nor the agent modifies it.
 	Placed *schedule.View
 }
 
@@ -202,7 +201,8 @@ type Node struct {
 	nextBeat  time.Duration
 	healed    map[string]bool // group → keeper already re-announced for this conflict
 	placement schedule.Result
-	holdWhy   string // why starts are held, for the log on change
+	lastInput *schedule.View // the scheduler input last handed to the agent to save
+	holdWhy   string         // why starts are held, for the log on change
 	ev        eventState
 	mj        *majority         // majority mode; nil in two_node
 	attrs     map[string]string // this node's health attributes as its probers last said
@@ -924,7 +924,7 @@ func (n *Node) reconcile() {
 	v := n.view()
 	old := n.placement
 	n.placement = schedule.Place(n.m, v)
-	n.notePlaced(old, v)
+	n.notePlaced(v)
 	for _, g := range n.groups {
 		if c := n.clones[g.Name]; c != "" {
 			n.reconcileClone(g, c, hold == "")
@@ -1293,13 +1293,14 @@ func (n *Node) verified(g *ownership.Group, mb *ownership.Member, o ownership.Ou
 	}
 }
 
-// notePlaced hands the agent the scheduler's input when the placement or
-// plan it gave changed.
-func (n *Node) notePlaced(old schedule.Result, v schedule.View) {
-	if old.Placement != nil && maps.Equal(old.Placement, n.placement.Placement) && slices.Equal(old.Actions, n.placement.Actions) {
+// notePlaced hands the agent the scheduler's input when it differs from
+// the last one handed over, its clock aside: one saved input per change,
+// like Pacemaker's pe-input files (tandem simulate replays them).
+func (n *Node) notePlaced(v schedule.View) {
+	if n.lastInput != nil && schedule.SameInput(*n.lastInput, v) {
 		return
 	}
-	n.rd.Placed = &v
+	n.lastInput, n.rd.Placed = &v, &v
 }
 
 // SchedulerInput is what this node's placement is computed from now: the

@@ -11,6 +11,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ownership"
 	"tandem/internal/quorum"
+	"tandem/internal/schedule"
 	"tandem/internal/wire"
 )
 
@@ -40,6 +41,7 @@ type pair struct {
 	joined      time.Duration // since when the nodes hear each other (S1 applies after H)
 	// lastQuorum is each node's raft state as last persisted (majority tests).
 	lastQuorum map[string]quorum.Persisted
+	placed     map[string][]schedule.View // node → scheduler inputs handed over to save, in order
 }
 
 type flight struct {
@@ -145,6 +147,12 @@ func (p *pair) drain(name string) {
 	}
 	if rd.Done {
 		p.done[name] = true
+	}
+	if rd.Placed != nil {
+		if p.placed == nil {
+			p.placed = map[string][]schedule.View{}
+		}
+		p.placed[name] = append(p.placed[name], *rd.Placed)
 	}
 	if rd.PersistQuorum != nil {
 		if p.lastQuorum == nil {

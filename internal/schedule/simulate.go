@@ -3,6 +3,7 @@ package schedule
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -220,4 +221,12 @@ func orNowhere(s string) string {
 		return "(nowhere)"
 	}
 	return s
+}
+
+// SameInput reports whether a and b would place alike at the same moment:
+// equal but for Now, which moves at every tick. The agent saves an input
+// only when it differs from the last.
+func SameInput(a, b View) bool {
+	a.Now = b.Now
+	return reflect.DeepEqual(a, b)
 }

@@ -45,10 +45,17 @@ type packet struct {
 	data []byte
 }
 
+// schedInput is the core's scheduler input, and whether this node places
+// with it (a majority mode follower does not: the DC does).
+type schedInput struct {
+	View   schedule.View
+	Placer bool
+}
+
 type statusReq struct {
 	reply chan status.Status
-	input node.Input     // an operator's command for the core, or nil
-	view  *schedule.View // if set, filled with the scheduler's input before the reply
+	input node.Input  // an operator's command for the core, or nil
+	view  *schedInput // if set, filled with the scheduler's input before the reply
 }
 
 // Agent runs one cluster node.
@@ -308,7 +315,7 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 				a.core.Step(a.now(), req.input)
 			}
 			if req.view != nil {
-				*req.view = a.core.SchedulerInput()
+				req.view.View, req.view.Placer = a.core.SchedulerInput()
 			}
 			s := a.core.Status()
 			s.Drops = a.drops.snapshot(a.opener)
@@ -469,8 +476,8 @@ func (a *Agent) Admin(ctx context.Context, req api.AdminRequest) error {
 // Explain implements api.Backend: the core's current scheduler input,
 // placed and explained for target off the loop.
 func (a *Agent) Explain(ctx context.Context, target string) (schedule.Explanation, error) {
-	var v schedule.View
-	req := statusReq{reply: make(chan status.Status, 1), view: &v}
+	var in schedInput
+	req := statusReq{reply: make(chan status.Status, 1), view: &in}
 	select {
 	case a.reqs <- req:
 	case <-ctx.Done():
@@ -481,7 +488,11 @@ func (a *Agent) Explain(ctx context.Context, target string) (schedule.Explanatio
 	case <-ctx.Done():
 		return schedule.Explanation{}, fmt.Errorf("agent busy: %w", ctx.Err())
 	}
-	return schedule.Explain(a.o.Model, v, target)
+	e, err := schedule.Explain(a.o.Model, in.View, target)
+	if err == nil && !in.Placer {
+		e.Note = a.o.Self + " is not the DC: these are its own view's scores; the DC places, and its view may differ (run explain there)"
+	}
+	return e, err
 }
 
 // Rejoin implements api.Backend.

@@ -1304,11 +1304,14 @@ func (n *Node) notePlaced(v schedule.View) {
 }
 
 // SchedulerInput is what this node's placement is computed from now: the
-// view two_node nodes and majority mode's DC place with (a follower's
-// placement is the DC's; it shows its own view).
-func (n *Node) SchedulerInput() schedule.View {
-	if n.mj != nil && n.mj.q.IsDC(n.now) {
-		return n.majorityView()
+// view two_node nodes and majority mode's DC place with. A follower's
+// placement is the DC's: it shows its own view, and placer is false.
+func (n *Node) SchedulerInput() (v schedule.View, placer bool) {
+	if n.mj == nil {
+		return n.view(), true
 	}
-	return n.view()
+	if n.mj.q.IsDC(n.now) {
+		return n.majorityView(), true
+	}
+	return n.view(), false
 }

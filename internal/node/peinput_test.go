@@ -44,3 +44,24 @@ func TestSavedInputsOnePerChange(t *testing.T) {
 	}
 	t.Logf("a handed over %d inputs: %d while starting, %d for the standby", len(in), settled, len(in)-settled)
 }
+
+// In majority mode the DC places: its input is the one saved and the one
+// explain reads as the placer's; a follower hands over none and says so.
+func TestMajoritySchedulerInputIsTheDCs(t *testing.T) {
+	p := newMajorityPair(t)
+	p.run(6 * time.Second)
+	p.expect("vip", "a")
+	if _, placer := p.nodes["a"].SchedulerInput(); !placer {
+		t.Fatal("a, the DC, is not the placer")
+	}
+	if _, placer := p.nodes["b"].SchedulerInput(); placer {
+		t.Fatal("b, a follower, claims to place")
+	}
+	if len(p.placed["a"]) == 0 || len(p.placed["b"]) != 0 {
+		t.Fatalf("inputs handed over: a %d, b %d; want some on the DC only", len(p.placed["a"]), len(p.placed["b"]))
+	}
+	in := p.placed["a"][len(p.placed["a"])-1]
+	if got, want := schedule.Place(p.m, in).Placement, p.nodes["a"].placement.Placement; !maps.Equal(got, want) {
+		t.Fatalf("the DC's newest input places %v, it placed %v", got, want)
+	}
+}

@@ -21,6 +21,7 @@ type Explanation struct {
 	Actions []Action `json:"actions"` // the plan's steps for its members
 	Offline []string `json:"offline"` // configured nodes not online: they get no score
 	Kind    string   `json:"kind"`    // group, resource, or clone
+	Note    string   `json:"note,omitempty"`
 }
 
 // Explain places everything with v and explains target, which may name a
@@ -135,7 +136,11 @@ func (e Explanation) String() string {
 	if e.Why != "" {
 		fmt.Fprintf(&b, " (%s)", e.Why)
 	}
-	b.WriteString("\n\nscores (highest wins; ties go to the node named first):\n")
+	b.WriteString("\n")
+	if e.Note != "" {
+		fmt.Fprintf(&b, "note: %s\n", e.Note)
+	}
+	b.WriteString("\nscores (highest wins; ties go to the node named first):\n")
 	for _, s := range e.Scores {
 		fmt.Fprintf(&b, "  %-10s %9s  %s\n", s.Node, config.FormatScore(s.Total), strings.Join(s.Reasons, "; "))
 	}

@@ -88,7 +88,44 @@ func TestSimulate(t *testing.T) {
 	if !strings.Contains(out, "  voice        b → b") {
 		t.Errorf("one failure should move nothing:\n%s", out)
 	}
-	if code, _, errs := run(t, "simulate", "--config", cfg, "--standby", "c"); code == 0 || !strings.Contains(errs, `no node named "c"`) {
+	if code, _, errs := run(t, "simulate", "--config", cfg, "--standby", "c"); code == 0 || !strings.Contains(errs, `--standby c: no node named "c"; nodes: a, b`) {
 		t.Errorf("bad node: exit %d %q", code, errs)
+	}
+	// --input names a file; the newest is not used then.
+	other := in
+	other.View.Running = map[string]string{"voice": "a"}
+	b, _ = json.Marshal(other)
+	older := filepath.Join(dir, "older.json")
+	if err := os.WriteFile(older, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run(t, "simulate", "--config", cfg, "--input", older, "--node-down", "a")
+	if code != 0 || !strings.Contains(out, "input: "+older+" (node a, 2026-12-04 01:00:00 UTC)") ||
+		!strings.Contains(out, "changes: node a down") || !strings.Contains(out, "* voice        a → b") {
+		t.Errorf("simulate --input %s --node-down a: exit %d\n%s%s", older, code, out, errs)
+	}
+	// No saved input: the error says where it looked and what to do.
+	empty := filepath.Join(dir, "empty")
+	if code, _, errs := run(t, "simulate", "--config", cfg, "--state-dir", empty); code == 0 ||
+		!strings.Contains(errs, "no saved scheduler input under "+filepath.Join(empty, agent.PEInputDir)) || !strings.Contains(errs, "--input FILE") {
+		t.Errorf("no input: exit %d %q", code, errs)
+	}
+	if code, _, errs := run(t, "simulate", "--config", cfg, "--fail", "fs"); code == 0 || !strings.Contains(errs, `--fail "fs": want RES@NODE`) {
+		t.Errorf("--fail without @: exit %d %q", code, errs)
+	}
+}
+
+func TestExplainJSON(t *testing.T) {
+	sock := serveBackend(t)
+	code, out, errs := run(t, "explain", "voice", "--json", "--socket", sock)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var e schedule.Explanation
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		t.Fatalf("explain --json: %v\n%s", err, out)
+	}
+	if e.Unit != "voice" || len(e.Placed) != 1 || e.Placed[0] != "b" || len(e.Scores) != 2 || e.Scores[0].Node != "b" {
+		t.Fatalf("explain --json: %+v", e)
 	}
 }

@@ -21,9 +21,9 @@ func explainCmd(g *globals) *cobra.Command {
 		Long: `explain asks the local agent for the scheduler's current input, places
 everything with it and shows, for RES (a group, clone or resource — a member
 is explained with its group), where it runs, where the placement wants it,
-every online node's score with the reasons that add up to it (location rules
+every node's score with the reasons that add up to it (location rules
 and constraints, stickiness, fail counts, health attributes, standby,
-maintenance, the operator's moves and bans) and the plan's steps for it —
+maintenance, quorum.ping reach, the operator's moves and bans) and the plan's steps for it —
 crm_simulate -s for one resource, readable.`,
 		Example: "  tandem explain voice\n  tandem explain fs --json",
 		Args:    cobra.ExactArgs(1),

@@ -49,17 +49,17 @@ type View struct {
 
 // Score is one node's total for a group, with the reasons that add up to it.
 type Score struct {
-	Node    string
-	Total   int
-	Reasons []string
+	Node    string   `json:"node"`
+	Total   int      `json:"total"` // Infinity / -Infinity for ±INFINITY
+	Reasons []string `json:"reasons"`
 }
 
 // Action is one step of the plan.
 type Action struct {
-	Op       string // OpStop or OpStart
-	Resource string
-	Node     string
-	Why      string
+	Op       string `json:"op"` // OpStop or OpStart
+	Resource string `json:"resource"`
+	Node     string `json:"node"`
+	Why      string `json:"why"`
 }
 
 // Operations of an Action.

@@ -29,13 +29,20 @@ func TestScenariosMatchPacemaker(t *testing.T) {
 				case "config":
 					nodes = strings.Split(argOr(d, "nodes", "a,b"), ",")
 					m, _ = scenarioConfig(nodes, d.Input)
-				case "place":
+				case "place", "simulate":
 					if m == nil {
 						break
 					}
 					v, err := scenarioView(nodes, d.Input)
 					if err != nil {
 						d.Fatalf(t, "%v", err)
+					}
+					if d.Cmd == "simulate" {
+						// The hypothesis's after state must place as Pacemaker would.
+						h := scenarioHypothesis(t, d)
+						if v, err = h.Apply(m, v); err != nil {
+							break // an error case: nothing to place
+						}
 					}
 					want, err := crmSimulate(context.Background(), tmp, CIB(m, v), v.Now)
 					if err != nil {

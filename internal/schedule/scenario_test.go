@@ -89,14 +89,7 @@ func TestScenarios(t *testing.T) {
 					if err != nil {
 						d.Fatalf(t, "%v", err)
 					}
-					var h Hypothesis
-					for _, a := range d.CmdArgs {
-						p := map[string]*[]string{"node-down": &h.Down, "node-up": &h.Up, "standby": &h.Standby, "online": &h.Online, "fail": &h.Fail}[a.Key]
-						if p == nil {
-							d.Fatalf(t, "simulate: unknown argument %q", a.Key)
-						}
-						*p = append(*p, a.Vals...)
-					}
+					h := scenarioHypothesis(t, d)
 					after, err := h.Apply(m, v)
 					if err != nil {
 						return "error: " + err.Error() + "\n"
@@ -108,6 +101,20 @@ func TestScenarios(t *testing.T) {
 			})
 		})
 	}
+}
+
+// scenarioHypothesis reads simulate's arguments: node-down=N node-up=N
+// standby=N online=N fail=(RES@NODE,...).
+func scenarioHypothesis(t *testing.T, d *datadriven.TestData) Hypothesis {
+	var h Hypothesis
+	for _, a := range d.CmdArgs {
+		p := map[string]*[]string{"node-down": &h.Down, "node-up": &h.Up, "standby": &h.Standby, "online": &h.Online, "fail": &h.Fail}[a.Key]
+		if p == nil {
+			d.Fatalf(t, "simulate: unknown argument %q", a.Key)
+		}
+		*p = append(*p, a.Vals...)
+	}
+	return h
 }
 
 func argOr(d *datadriven.TestData, key, def string) string {

@@ -3,7 +3,6 @@ package schedule
 import (
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -224,9 +223,22 @@ func orNowhere(s string) string {
 }
 
 // SameInput reports whether a and b would place alike at the same moment:
-// equal but for Now, which moves at every tick. The agent saves an input
-// only when it differs from the last.
+// equal but for Now, which moves at every tick. The core calls it at every
+// reconcile, so it compares field by field rather than by reflection (a nil
+// map equals an empty one).
 func SameInput(a, b View) bool {
-	a.Now = b.Now
-	return reflect.DeepEqual(a, b)
+	return slices.Equal(a.Online, b.Online) &&
+		maps.Equal(a.Running, b.Running) &&
+		maps.EqualFunc(a.Active, b.Active, slices.Equal) &&
+		maps.EqualFunc(a.FailCounts, b.FailCounts, maps.Equal) &&
+		maps.EqualFunc(a.FailedAt, b.FailedAt, func(x, y map[string]time.Time) bool {
+			return maps.EqualFunc(x, y, time.Time.Equal)
+		}) &&
+		maps.EqualFunc(a.Attributes, b.Attributes, maps.Equal) &&
+		maps.Equal(a.Standby, b.Standby) &&
+		maps.Equal(a.Maintenance, b.Maintenance) &&
+		a.ClusterMaintenance == b.ClusterMaintenance &&
+		maps.Equal(a.Moves, b.Moves) &&
+		maps.EqualFunc(a.Bans, b.Bans, slices.Equal) &&
+		maps.Equal(a.Roles, b.Roles)
 }

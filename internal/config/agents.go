@@ -109,25 +109,38 @@ func (m *Model) ErrorAt(field, format string, a ...any) Error {
 // SystemdParams are a systemd resource's: the unit, and the unit its
 // drop-in binds it to (BindsTo=, so the service stops with the agent).
 type SystemdParams struct {
-	Unit    string // nginx.service (a bare name gets .service)
-	BindsTo string // default tandem.service; "none": no binding
+	Unit string // nginx.service (a bare name gets .service)
+	// BindsTo is the unit to bind to; empty: the service unit the agent
+	// itself runs in, if any (binding to a unit that is not running would
+	// make systemd start it along with this one).
+	BindsTo string
+	Unbound bool // binds_to: none
 }
 
-var systemdParams = []string{"binds_to"}
+var systemdParams = []string{"unit", "binds_to"}
 
+// systemdParams validates type: systemd:UNIT, or type: systemd with
+// params.unit, and params.binds_to.
 func (v *validator) systemdParams(p, typ, unit string, params map[string]string) *SystemdParams {
-	s := &SystemdParams{Unit: unit, BindsTo: "tandem.service"}
+	field, shown := p+".type", typ
+	if u, ok := params["unit"]; ok {
+		if unit != "" && u != unit {
+			v.errf(p+".params.unit", "%q: the type already names unit %q; write one of them", u, unit)
+		}
+		unit, field, shown = u, p+".params.unit", u
+	}
+	s := &SystemdParams{Unit: unit}
 	if !strings.Contains(unit, ".") {
 		s.Unit = unit + ".service"
 	}
 	if unit == "" || strings.ContainsAny(unit, "/ ") {
-		v.errf(p+".type", "%q: write systemd:UNIT, e.g. systemd:nginx or systemd:freeswitch.service", typ)
+		v.errf(field, "%q: write systemd:UNIT, e.g. systemd:nginx or systemd:freeswitch.service, or type systemd with params.unit", shown)
 	}
 	switch b, ok := params["binds_to"]; {
 	case !ok:
 	case b == "none":
-		s.BindsTo = ""
-	case strings.Contains(b, "."):
+		s.Unbound = true
+	case strings.Contains(b, ".") && !strings.ContainsAny(b, "/ "):
 		s.BindsTo = b
 	default:
 		v.errf(p+".params.binds_to", "%q: allowed: a unit name such as tandem.service, or none", b)

@@ -53,6 +53,29 @@ func TestOCFAndLSBKinds(t *testing.T) {
 	}
 }
 
+// Both spellings of a systemd resource, and the three bindings.
+func TestSystemdKind(t *testing.T) {
+	m, err := Parse("t.yaml", []byte(agentsHead+`  - {name: web, type: "systemd:nginx"}
+  - {name: pbx, type: systemd, params: {unit: freeswitch.service, binds_to: tandem.service}}
+  - {name: db, type: systemd, params: {unit: postgresql@15-main, binds_to: none}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SystemdParams{{Unit: "nginx.service"}, {Unit: "freeswitch.service", BindsTo: "tandem.service"}, {Unit: "postgresql@15-main.service", Unbound: true}}
+	for i, w := range want {
+		if r := m.Resources[i]; r.Kind != KindSystemd || r.Systemd == nil || *r.Systemd != w {
+			t.Errorf("resource %d: %+v %+v, want %+v", i, r, r.Systemd, w)
+		}
+	}
+	s := Check(m).String()
+	for _, w := range []string{"systemd unit nginx.service (bound to the agent's own unit)", "systemd unit freeswitch.service (bound to tandem.service)", "systemd unit postgresql@15-main.service (not bound to the agent)"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("report lacks %q:\n%s", w, s)
+		}
+	}
+}
+
 func TestOCFAndLSBErrors(t *testing.T) {
 	tests := []struct{ name, res, want string }{
 		{"ocf without type", "  - {name: r, type: ocf}\n", `t.yaml:7:15: resources[0].type: "ocf": write ocf:PROVIDER:TYPE, the agent /usr/lib/ocf/resource.d/PROVIDER/TYPE, e.g. ocf:heartbeat:IPaddr2`},
@@ -66,6 +89,10 @@ func TestOCFAndLSBErrors(t *testing.T) {
 		{"lsb relative path", "  - {name: r, type: \"lsb:x\", params: {path: init.d/x}}\n", `resources[0].params.path: "init.d/x": allowed: an absolute path to the init script`},
 		{"other class", "  - {name: r, type: \"upstart:x\"}\n", `resources[0].type: "upstart:x": allowed: ip, exec, ocf:PROVIDER:TYPE, lsb:NAME, systemd:UNIT`},
 		{"systemd unit", "  - {name: r, type: \"systemd:a b\"}\n", `resources[0].type: "systemd:a b": write systemd:UNIT, e.g. systemd:nginx`},
+		{"systemd without unit", "  - {name: r, type: systemd}\n", `t.yaml:7:15: resources[0].type: "systemd": write systemd:UNIT, e.g. systemd:nginx or systemd:freeswitch.service, or type systemd with params.unit`},
+		{"systemd bad unit param", "  - {name: r, type: systemd, params: {unit: \"a/b\"}}\n", `t.yaml:7:39: resources[0].params.unit: "a/b": write systemd:UNIT`},
+		{"systemd two units", "  - {name: r, type: \"systemd:nginx\", params: {unit: apache2}}\n", `resources[0].params.unit: "apache2": the type already names unit "nginx"; write one of them`},
+		{"systemd binds_to path", "  - {name: r, type: \"systemd:nginx\", params: {binds_to: /x.service}}\n", `resources[0].params.binds_to: "/x.service": allowed: a unit name such as tandem.service, or none`},
 	}
 	for _, tc := range tests {
 		_, err := Parse("t.yaml", []byte(agentsHead+tc.res))

@@ -126,8 +126,13 @@ func Check(m *Model) Report {
 			what = "init script " + res.LSB.Path
 		case res.Systemd != nil:
 			what = "systemd unit " + res.Systemd.Unit
-			if res.Systemd.BindsTo != "" {
+			switch {
+			case res.Systemd.Unbound:
+				what += " (not bound to the agent)"
+			case res.Systemd.BindsTo != "":
 				what += " (bound to " + res.Systemd.BindsTo + ")"
+			default:
+				what += " (bound to the agent's own unit)"
 			}
 		case res.SIP != nil:
 			what = res.SIP.Describe()

@@ -1,10 +1,10 @@
 // Package systemd runs systemd units (type: systemd:UNIT) over D-Bus, as
 // Pacemaker's systemd class does: start and stop are jobs whose result the
-// agent waits for, and monitor reads the unit's ActiveState. Before the
-// first start it writes a runtime drop-in (Pacemaker writes
-// 50-pacemaker.conf) binding the unit to the agent's own unit and turning
-// off systemd's restarts: tandem does recovery, and a unit must not outlive
-// the agent that manages it.
+// agent waits for, and monitor reads the unit's ActiveState. Before each
+// start it writes a runtime drop-in (Pacemaker writes 50-pacemaker.conf)
+// binding the unit to the agent's own unit and turning off systemd's
+// restarts: tandem does recovery, and a unit must not outlive the agent
+// that manages it.
 package systemd
 
 import (
@@ -32,8 +32,11 @@ type Agent struct {
 	// drop-ins go (/run/systemd/system for the host's systemd).
 	dial      func(context.Context) (*sd.Conn, error)
 	DropInDir string
-	mu        sync.Mutex
-	conn      *sd.Conn
+	// PID is the process whose unit the drop-in binds to by default: the
+	// agent's own (tests set a process inside their container).
+	PID  int
+	mu   sync.Mutex
+	conn *sd.Conn
 }
 
 // New returns the agent for resource name, talking to this host's systemd
@@ -44,7 +47,7 @@ func New(name string, p config.SystemdParams, log *slog.Logger) (*Agent, error) 
 
 // NewWith is New with another systemd: tests drive one in a container.
 func NewWith(name string, p config.SystemdParams, log *slog.Logger, dial func(context.Context) (*sd.Conn, error), dropInDir string) *Agent {
-	return &Agent{name: name, p: p, log: log.With("resource", name), dial: dial, DropInDir: dropInDir}
+	return &Agent{name: name, p: p, log: log.With("resource", name), dial: dial, DropInDir: dropInDir, PID: os.Getpid()}
 }
 
 func (a *Agent) connect(ctx context.Context) (*sd.Conn, error) {
@@ -99,12 +102,45 @@ func (a *Agent) props(ctx context.Context) (unitState, error) {
 	return st, nil
 }
 
+// bindTo returns the unit the drop-in binds to, or "" for none. BindsTo=
+// also pulls the unit bound to in when this one starts, so it must already
+// run: binding to an inactive tandem.service would start a second agent
+// (or fail when none is installed) beside one run by hand.
+func (a *Agent) bindTo(ctx context.Context, c *sd.Conn) (string, error) {
+	if a.p.Unbound {
+		return "", nil
+	}
+	if a.p.BindsTo == "" {
+		own, err := c.GetUnitNameByPID(ctx, uint32(a.PID))
+		if err != nil || !strings.HasSuffix(own, ".service") {
+			a.log.Info("the agent does not run in a systemd service: the unit is not bound to it", "unit", a.p.Unit, "own", own, "err", err)
+			return "", nil
+		}
+		return own, nil
+	}
+	p, err := c.GetUnitPropertyContext(ctx, a.p.BindsTo, "ActiveState")
+	if err != nil {
+		return "", fmt.Errorf("binds_to %s: %w", a.p.BindsTo, err)
+	}
+	if st, _ := p.Value.Value().(string); st != "active" && st != "reloading" {
+		return "", fmt.Errorf("binds_to %s is %s: starting %s would start it too; run tandem as %s or set binds_to: none", a.p.BindsTo, st, a.p.Unit, a.p.BindsTo)
+	}
+	return a.p.BindsTo, nil
+}
+
 // dropIn writes the runtime drop-in and reloads systemd when it changed.
+// Before= (as Pacemaker's) orders the unit's stop after the agent's: when
+// the agent's unit stops, the agent stops its groups in order first, and
+// systemd stops whatever is left only then.
 func (a *Agent) dropIn(ctx context.Context, c *sd.Conn) error {
+	bind, err := a.bindTo(ctx, c)
+	if err != nil {
+		return err
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by tandem for resource %s: tandem starts, stops and recovers this unit.\n[Unit]\n", a.name)
-	if a.p.BindsTo != "" {
-		fmt.Fprintf(&b, "BindsTo=%s\nAfter=%s\n", a.p.BindsTo, a.p.BindsTo)
+	if bind != "" {
+		fmt.Fprintf(&b, "BindsTo=%s\nBefore=%s\n", bind, bind)
 	}
 	if strings.HasSuffix(a.p.Unit, ".service") {
 		b.WriteString("[Service]\nRestart=no\n")
@@ -162,20 +198,32 @@ func (a *Agent) job(ctx context.Context, op string) error {
 // Start implements resource.Agent.
 func (a *Agent) Start(ctx context.Context) error { return a.job(ctx, "start") }
 
-// Stop implements resource.Agent: stopping a stopped unit succeeds.
+// Stop implements resource.Agent: stopping a stopped unit succeeds. A unit
+// the stop left failed (killed in ExecStartPre, say) is down: its failed
+// mark is reset so that the next probe does not count the stop as a failure.
 func (a *Agent) Stop(ctx context.Context) error {
 	err := a.job(ctx, "stop")
-	if err != nil {
-		if st, perr := a.props(ctx); perr == nil && (st.active == "inactive" || st.active == "failed") {
-			a.log.Warn("stop reported an error but the unit is down", "err", err)
-			return nil
+	st, perr := a.props(ctx)
+	switch {
+	case perr != nil:
+		return err
+	case st.active == "failed":
+		a.log.Info("stopped; the unit failed on the way down: failed state reset", "result", st.result, "err", err)
+		if c, cerr := a.connect(ctx); cerr == nil {
+			_ = c.ResetFailedUnitContext(ctx, a.p.Unit)
 		}
+		return nil
+	case err != nil && st.active == "inactive":
+		a.log.Warn("stop reported an error but the unit is down", "err", err)
+		return nil
 	}
 	return err
 }
 
 // Monitor implements resource.Agent: active is running, inactive stopped,
-// failed (or anything in between for long) a failure with the unit's result.
+// failed a failure with the unit's result; activating or deactivating
+// outside the agent's own jobs is a failure too (Restart=no: nothing but
+// the agent should be moving the unit).
 func (a *Agent) Monitor(ctx context.Context) (resource.State, error) {
 	st, err := a.props(ctx)
 	if err != nil {

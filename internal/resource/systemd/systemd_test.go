@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -129,22 +130,69 @@ func dial(init int) func(context.Context) (*sd.Conn, error) {
 	}
 }
 
+// helperEnv, when set, makes TestAgentInContainer the agent process run by
+// TestUnitsInARealSystemd inside the container, as a service of its own.
+const helperEnv = "TANDEM_SYSTEMD_TEST_HELPER"
+
+// TestAgentInContainer is not a test by itself: run inside the container
+// as tt-self.service, it starts tt-self-bound.service through the agent as
+// tandem would on a host (New: systemd's private socket, the drop-in bound
+// to the agent's own unit), then waits to be killed.
+func TestAgentInContainer(t *testing.T) {
+	unit := os.Getenv(helperEnv)
+	if unit == "" {
+		t.Skip("the agent side of TestUnitsInARealSystemd, run only inside its container")
+	}
+	log, lb := agenttest.Logger()
+	a, err := New("r-self", config.SystemdParams{Unit: unit}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatalf("start %s from inside: %v\n%s", unit, err, lb)
+	}
+	fmt.Println("started", unit)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	<-sig // the outer test SIGKILLs this process; SIGTERM ends it cleanly
+}
+
+// poll calls ok until it is true, at most 200 times within 20 s.
+func poll(t *testing.T, what string, ok func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last := ""
+	for i := 0; i < 200 && time.Now().Before(deadline); i++ {
+		var done bool
+		if done, last = ok(); done {
+			return
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: still %s after 20 s", what, last)
+}
+
 func TestUnitsInARealSystemd(t *testing.T) {
 	init := container(t)
-	units := fmt.Sprintf("/proc/%d/root/run/systemd/system", init)
+	root := fmt.Sprintf("/proc/%d/root", init)
+	units := root + "/run/systemd/system"
 	for name, body := range map[string]string{
-		"tt-sleep.service": "[Service]\nExecStart=/bin/sleep 300\n",
-		"tt-fail.service":  "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/false\n",
-		"tt-agent.service": "[Service]\nExecStart=/bin/sleep 300\n", // stands in for tandem.service
-		"tt-bound.service": "[Service]\nExecStart=/bin/sleep 300\n",
+		"tt-sleep.service":      "[Service]\nExecStart=/bin/sleep 300\n",
+		"tt-fail.service":       "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/false\n",
+		"tt-slow.service":       "[Service]\nExecStartPre=/bin/sleep 300\nExecStart=/bin/sleep 300\n",
+		"tt-agent.service":      "[Service]\nExecStart=/bin/sleep 300\n", // stands in for tandem.service
+		"tt-bound.service":      "[Service]\nExecStart=/bin/sleep 300\n",
+		"tt-self-bound.service": "[Service]\nExecStart=/bin/sleep 300\n",
 	} {
 		if err := os.WriteFile(filepath.Join(units, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	log, lb := agenttest.Logger()
-	agent := func(unit string) *Agent {
-		a := NewWith("r-"+unit, config.SystemdParams{Unit: unit}, log, dial(init), units)
+	agent := func(p config.SystemdParams) *Agent {
+		a := NewWith("r-"+p.Unit, p, log, dial(init), units)
 		t.Cleanup(a.Close)
 		return a
 	}
@@ -153,16 +201,28 @@ func TestUnitsInARealSystemd(t *testing.T) {
 		t.Cleanup(cancel)
 		return c
 	}
+	dropIn := func(unit string) string {
+		b, _ := os.ReadFile(filepath.Join(units, unit+".d", "50-tandem.conf"))
+		return string(b)
+	}
 	// systemd reads the units written above at the next daemon-reload.
 	c, err := dial(init)(ctx())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	if err := c.ReloadContext(ctx()); err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
-	a := agent("tt-sleep.service")
+	active := func(unit string) string {
+		p, err := c.GetUnitPropertyContext(ctx(), unit, "ActiveState")
+		if err != nil {
+			return err.Error()
+		}
+		return fmt.Sprint(p.Value.Value())
+	}
+
+	a := agent(config.SystemdParams{Unit: "tt-sleep.service"})
 	if st, err := a.Monitor(ctx()); st != resource.Stopped || err != nil {
 		t.Fatalf("monitor before start: %v %v", st, err)
 	}
@@ -172,8 +232,10 @@ func TestUnitsInARealSystemd(t *testing.T) {
 	if st, err := a.Monitor(ctx()); st != resource.Running || err != nil {
 		t.Fatalf("monitor after start: %v %v", st, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(units, "tt-sleep.service.d", "50-tandem.conf")); err != nil || !strings.Contains(string(b), "Restart=no") {
-		t.Fatalf("drop-in: %q %v", b, err)
+	// This test runs outside the container's systemd: no unit of its own
+	// there, so the default binding is none.
+	if d := dropIn("tt-sleep.service"); !strings.Contains(d, "Restart=no") || strings.Contains(d, "BindsTo") {
+		t.Fatalf("drop-in: %q", d)
 	}
 	if err := a.Start(ctx()); err != nil {
 		t.Fatalf("a second start must succeed: %v", err)
@@ -188,39 +250,103 @@ func TestUnitsInARealSystemd(t *testing.T) {
 		t.Fatalf("stopping a stopped unit must succeed: %v", err)
 	}
 
-	f := agent("tt-fail.service")
+	f := agent(config.SystemdParams{Unit: "tt-fail.service"})
 	err = f.Start(ctx())
-	if err == nil || !strings.Contains(err.Error(), "job failed") {
-		t.Fatalf("start of a failing unit: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "job failed") || !strings.Contains(err.Error(), "result exit-code") {
+		t.Fatalf("start of a failing unit must fail with the unit's result: %v", err)
 	}
+	t.Logf("start of a failing unit: %v", err)
 	if st, err := f.Monitor(ctx()); st != resource.Failed || err == nil || !strings.Contains(err.Error(), "exit-code") {
 		t.Fatalf("monitor of the failed unit: %v %v", st, err)
 	}
-	if _, err := agent("tt-nosuch.service").Monitor(ctx()); !errors.Is(err, resource.ErrNotInstalled) {
+	if _, err := agent(config.SystemdParams{Unit: "tt-nosuch.service"}).Monitor(ctx()); !errors.Is(err, resource.ErrNotInstalled) {
 		t.Fatalf("unknown unit: %v", err)
 	}
-	// BindsTo: the unit stops when the agent's own unit does.
-	ag := agent("tt-agent.service")
-	if err := ag.Start(ctx()); err != nil {
+
+	// A start that outlasts the operation's timeout is a timeout; the stop
+	// job that follows replaces the pending start.
+	slow := agent(config.SystemdParams{Unit: "tt-slow.service"})
+	short, cancel := context.WithTimeout(t.Context(), time.Second)
+	err = slow.Start(short)
+	cancel()
+	if !errors.Is(err, resource.ErrTimeout) {
+		t.Fatalf("start past its timeout: %v", err)
+	}
+	if err := slow.Stop(ctx()); err != nil {
+		t.Fatalf("stop after a start timeout: %v", err)
+	}
+	if st, err := slow.Monitor(ctx()); st != resource.Stopped || err != nil {
+		t.Fatalf("monitor after the stop: %v %v", st, err)
+	}
+
+	// binds_to a unit that does not run: BindsTo= would start it too, so
+	// the start is refused and names why.
+	bound := agent(config.SystemdParams{Unit: "tt-bound.service", BindsTo: "tt-agent.service"})
+	if err := bound.Start(ctx()); err == nil || !strings.Contains(err.Error(), "binds_to tt-agent.service is inactive: starting tt-bound.service would start it too") {
+		t.Fatalf("start bound to an inactive unit: %v", err)
+	}
+	if s := active("tt-agent.service"); s != "inactive" {
+		t.Fatalf("the unit bound to was started: %s", s)
+	}
+	// Bound to a running unit: it stops when that unit stops.
+	if err := agent(config.SystemdParams{Unit: "tt-agent.service", Unbound: true}).Start(ctx()); err != nil {
 		t.Fatal(err)
 	}
-	bound := NewWith("r-bound", config.SystemdParams{Unit: "tt-bound.service", BindsTo: "tt-agent.service"}, log, dial(init), units)
-	t.Cleanup(bound.Close)
 	if err := bound.Start(ctx()); err != nil {
 		t.Fatal(err)
 	}
-	if err := ag.Stop(ctx()); err != nil {
+	if d := dropIn("tt-bound.service"); !strings.Contains(d, "BindsTo=tt-agent.service\nBefore=tt-agent.service\n") {
+		t.Fatalf("bound drop-in: %q", d)
+	}
+	if _, err := c.StopUnitContext(ctx(), "tt-agent.service", "replace", nil); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
+	poll(t, "the unit bound to a stopped unit", func() (bool, string) {
 		st, err := bound.Monitor(ctx())
-		if st == resource.Stopped && err == nil {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("the bound unit still runs after the agent's unit stopped: %v %v", st, err)
-		}
-		time.Sleep(50 * time.Millisecond) // bounded poll: systemd stops it asynchronously
+		return st == resource.Stopped && err == nil, fmt.Sprint(st, err)
+	})
+
+	// The agent as it runs on a host: a process of its own service, on
+	// systemd's private socket, binding by default to that service. Its
+	// crash (SIGKILL) stops the unit it started.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("agent log:\n%s", lb.String())
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root+"/run/tt-agent.test", bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := exec.Command("nsenter", "-t", strconv.Itoa(init), "-m", "-p", "-u", "-i", "-n", "--",
+		"systemd-run", "--unit=tt-self.service", "--setenv="+helperEnv+"=tt-self-bound.service",
+		"-p", "StandardOutput=file:/run/tt-self.log", "-p", "StandardError=file:/run/tt-self.log",
+		"/run/tt-agent.test", "-test.run=^TestAgentInContainer$", "-test.v")
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", run, err, out)
+	}
+	helperLog := func() string { b, _ := os.ReadFile(root + "/run/tt-self.log"); return string(b) }
+	poll(t, "tt-self-bound.service started by the agent in the container", func() (bool, string) {
+		s := active("tt-self-bound.service")
+		if s == "active" && !strings.Contains(helperLog(), "started tt-self-bound.service") {
+			s = "active, the helper not yet done"
+		}
+		if strings.Contains(helperLog(), "FAIL") {
+			t.Fatalf("the agent in the container failed:\n%s", helperLog())
+		}
+		return strings.HasPrefix(s, "active") && !strings.Contains(s, ","), s
+	})
+	if d := dropIn("tt-self-bound.service"); !strings.Contains(d, "BindsTo=tt-self.service\nBefore=tt-self.service\n") {
+		t.Fatalf("the drop-in does not bind to the agent's own unit: %q\n%s", d, helperLog())
+	}
+	if err := c.KillUnitWithTarget(ctx(), "tt-self.service", sd.Main, int32(syscall.SIGKILL)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the unit started by an agent that was killed", func() (bool, string) {
+		s := active("tt-self-bound.service")
+		return s == "inactive", s
+	})
+	t.Logf("agent log:\n%s\nagent in the container:\n%s", lb.String(), helperLog())
 }

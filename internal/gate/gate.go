@@ -57,6 +57,12 @@ const Table = "tandem"
 // DefaultOpTimeout bounds one netlink exchange when ctx has no deadline.
 const DefaultOpTimeout = 2 * time.Second
 
+// HoldTimeout is the longest lease a gate is given: a gate held open for
+// maintenance, outside any lease. nftables takes element timeouts up to
+// 2^64 ns (~213 days), so a hold cannot be forever; an agent left stopped in
+// maintenance for longer than this loses its addresses.
+const HoldTimeout = 180 * 24 * time.Hour
+
 // ErrExpired is returned by Renew when the lease element is absent: it
 // expired or was revoked, and only a fresh Grant may bring it back.
 var ErrExpired = errors.New("lease element absent (expired or revoked)")

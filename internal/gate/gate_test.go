@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -511,6 +512,21 @@ func TestRenew(t *testing.T) {
 				t.Fatal("a failed renew after revoke left the element")
 			}
 
+			// A maintenance hold: the kernel takes HoldTimeout, and a renewal
+			// brings it back to a lease.
+			if err := g.Grant(ctx(t), HoldTimeout); err != nil {
+				t.Fatalf("grant of a hold: %v", err)
+			}
+			if ok, left := valid(t, g); !ok || left < HoldTimeout-time.Hour {
+				t.Fatalf("after a hold: valid %v, %v left", ok, left)
+			}
+			if err := g.Renew(ctx(t), 10*time.Second); err != nil {
+				t.Fatalf("renew of a hold: %v", err)
+			}
+			if ok, left := valid(t, g); !ok || left > 10*time.Second {
+				t.Fatalf("a hold renewed for 10s: valid %v, %v left", ok, left)
+			}
+
 			// Test 3: a fresh grant after expiry works.
 			if err := g.Grant(ctx(t), 10*time.Second); err != nil {
 				t.Fatalf("fresh grant after expiry: %v", err)
@@ -650,6 +666,20 @@ func TestRenewLifetime(t *testing.T) {
 			}
 			if f.vip.Is6() && a.Flags&unix.IFA_F_NODAD == 0 {
 				t.Errorf("renewal dropped nodad: flags %#x", a.Flags)
+			}
+			// A maintenance hold keeps it forever; a renewal afterwards
+			// brings the lifetime back.
+			if err := KeepLifetime(n.nodeNL, n.eth0, pf); err != nil {
+				t.Fatal(err)
+			}
+			if a := n.findAddr(t, f.vip); a == nil || uint32(a.ValidLft) != math.MaxUint32 || uint32(a.PreferedLft) != math.MaxUint32 {
+				t.Fatalf("after KeepLifetime: %+v, want forever", a)
+			}
+			if err := RenewLifetime(n.nodeNL, n.eth0, pf, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if a := n.findAddr(t, f.vip); a == nil || a.ValidLft > 5 {
+				t.Fatalf("renewing a kept address for 5s: %+v", a)
 			}
 			if err := RenewLifetime(n.nodeNL, n.eth0, netip.PrefixFrom(f.vip, f.bits-1), 5*time.Second); err == nil {
 				t.Error("renewal under another prefix length accepted")

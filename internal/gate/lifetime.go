@@ -45,12 +45,25 @@ func Lifetime(L time.Duration) time.Duration {
 // have re-created a lapsed address, so RenewLifetime then deletes it again and
 // returns ErrAddressGone (elapsed time is measured on CLOCK_BOOTTIME).
 func RenewLifetime(h *netlink.Handle, link netlink.Link, prefix netip.Prefix, lft time.Duration) error {
-	if h == nil {
-		h = &netlink.Handle{}
-	}
 	secs := (lft + time.Second - 1) / time.Second
 	if secs < 1 || secs >= math.MaxUint32 {
 		return fmt.Errorf("gate: lifetime %v: must be 1s..%ds", lft, uint32(math.MaxUint32-1))
+	}
+	return setLifetime(h, link, prefix, uint32(secs))
+}
+
+// KeepLifetime makes prefix on link live forever (valid_lft and
+// preferred_lft forever), only if it is still there, as RenewLifetime does:
+// the address of a gate held open for maintenance must outlive the agent.
+func KeepLifetime(h *netlink.Handle, link netlink.Link, prefix netip.Prefix) error {
+	return setLifetime(h, link, prefix, math.MaxUint32)
+}
+
+// setLifetime is RenewLifetime with the lifetime in seconds; MaxUint32 is
+// the kernel's forever.
+func setLifetime(h *netlink.Handle, link netlink.Link, prefix netip.Prefix, secs uint32) error {
+	if h == nil {
+		h = &netlink.Handle{}
 	}
 	prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits())
 	family := netlink.FAMILY_V4

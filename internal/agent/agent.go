@@ -397,13 +397,18 @@ func (a *Agent) carryOut(st *stateDir) bool {
 			return true
 		}
 	}
+	// A gate released from a maintenance hold is tied to the lease again
+	// before this Ready's messages leave: they may carry the write that
+	// lets the DC give its group to another node.
+	gatesFirst := slices.ContainsFunc(rd.Gates, func(g node.Gate) bool { return g.Release })
+	if gatesFirst {
+		a.setGates(rd.Gates)
+	}
 	for _, o := range rd.Messages {
 		a.send(o)
 	}
-	for _, g := range rd.Gates {
-		if a.gates != nil {
-			a.gates.set(g) // before the actions: a grant opens the gate the start announces through
-		}
+	if !gatesFirst {
+		a.setGates(rd.Gates) // before the actions: a grant opens the gate the start announces through
 	}
 	for _, act := range rd.Actions {
 		a.exec.run(act)
@@ -423,6 +428,15 @@ func (a *Agent) carryOut(st *stateDir) bool {
 	}
 	a.core.Advance()
 	return rd.Done
+}
+
+func (a *Agent) setGates(gs []node.Gate) {
+	if a.gates == nil {
+		return
+	}
+	for _, g := range gs {
+		a.gates.set(g)
+	}
 }
 
 func (a *Agent) send(o node.Outbound) {

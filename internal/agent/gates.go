@@ -36,8 +36,13 @@ type gateWorker struct {
 	mu      sync.Mutex
 	want    *node.Gate      // latest wish not yet applied
 	waiters []chan struct{} // closed once the wish they wait for is applied
+	open    bool            // the last wish applied opened the gate (lease or hold)
 	kick    chan struct{}
 }
+
+// holdRenew is how often a gate held open for maintenance is granted
+// gate.HoldTimeout again while the agent runs.
+const holdRenew = 24 * time.Hour
 
 // newGates installs a gate for every floating IP, closed: an address is cut
 // off from its first packet until the core grants a lease.
@@ -78,7 +83,7 @@ func (gs *gates) set(g node.Gate) {
 		g.Fresh = true // a grant not yet applied stays a grant
 	}
 	w.want = &g
-	if g.Fresh {
+	if g.Fresh || g.Release {
 		done = make(chan struct{})
 		w.waiters = append(w.waiters, done)
 	}
@@ -100,11 +105,19 @@ func (gs *gates) set(g node.Gate) {
 
 func (gs *gates) run(ctx context.Context, name string, w *gateWorker) {
 	defer gs.wg.Done()
+	var held *node.Gate
+	var rehold <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.kick:
+		case <-rehold:
+			w.mu.Lock()
+			if w.want == nil {
+				w.want = held
+			}
+			w.mu.Unlock()
 		}
 		w.mu.Lock()
 		g, waiters := w.want, w.waiters
@@ -118,6 +131,8 @@ func (gs *gates) run(ctx context.Context, name string, w *gateWorker) {
 		d := g.Until - gs.now()
 		var err error
 		switch {
+		case g.Hold:
+			err = w.g.Grant(ctx, gate.HoldTimeout)
 		case d < time.Millisecond:
 			err = w.g.Revoke(ctx)
 		case g.Fresh:
@@ -125,11 +140,26 @@ func (gs *gates) run(ctx context.Context, name string, w *gateWorker) {
 		default:
 			err = w.g.Renew(ctx, d)
 		}
-		if err == nil && d >= time.Millisecond {
+		if err == nil {
+			w.mu.Lock()
+			w.open = g.Hold || d >= time.Millisecond
+			w.mu.Unlock()
+		}
+		held, rehold = nil, nil
+		if g.Hold {
+			held, rehold = g, time.After(holdRenew)
+		}
+		if err == nil && (g.Hold || d >= time.Millisecond) {
 			// The backstop follows the gate, never the other way round: a
 			// lapsed address is not re-created, only re-added by a start.
+			// A held gate's address lives as long as the hold.
 			if l, lerr := netlink.LinkByName(w.g.Interface()); lerr == nil {
-				if lerr := gate.RenewLifetime(nil, l, w.prefix, w.lft); lerr != nil && !errors.Is(lerr, gate.ErrAddressGone) {
+				if g.Hold {
+					lerr = gate.KeepLifetime(nil, l, w.prefix)
+				} else {
+					lerr = gate.RenewLifetime(nil, l, w.prefix, w.lft)
+				}
+				if lerr != nil && !errors.Is(lerr, gate.ErrAddressGone) {
 					gs.log.Warn("address lifetime", "resource", name, "err", lerr)
 				}
 			}
@@ -150,13 +180,21 @@ func (gs *gates) run(ctx context.Context, name string, w *gateWorker) {
 	}
 }
 
-// close stops the workers and removes every gate and the table.
+// close stops the workers and removes every closed gate, and the table
+// if none is left. An open gate stays: its address is still up (the node
+// is in maintenance, or the agent gives up on a stop), and its element
+// lapses with the lease — or, held for maintenance, lasts until the next
+// agent takes it over.
 func (gs *gates) close() {
 	gs.stop()
 	gs.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for name, w := range gs.workers {
+		if w.open && addressUp(w.g.Interface(), w.prefix) {
+			gs.log.Info("lease gate left in place: its address is still up", "resource", name)
+			continue
+		}
 		if err := w.g.Remove(ctx); err != nil {
 			gs.log.Warn("remove lease gate", "resource", name, "err", err)
 		}
@@ -164,4 +202,23 @@ func (gs *gates) close() {
 	if err := gate.RemoveTable(ctx); err != nil {
 		gs.log.Warn("remove lease gate table", "err", err)
 	}
+}
+
+// addressUp reports whether prefix's address is on iface; when that cannot
+// be read, it says yes: a gate left behind is safe, a removed one is not.
+func addressUp(iface string, prefix netip.Prefix) bool {
+	l, err := netlink.LinkByName(iface)
+	if err != nil {
+		return false // no interface, no address
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return true
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == prefix.Addr().Unmap() {
+			return true
+		}
+	}
+	return false
 }

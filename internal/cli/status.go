@@ -137,6 +137,9 @@ func WriteStatus(w io.Writer, st status.Status, color bool) {
 		if n.Maintenance {
 			ns += " " + paint("maintenance", "33")
 		}
+		if n.Held {
+			ns += " " + paint("held", "33")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, ns, strings.Join(links, ", "))
 		if len(n.Attributes) > 0 {
 			var as []string

@@ -82,11 +82,6 @@ func CheckAdmin(m *config.Model, a Admin) error {
 	case AdminStandby, AdminOnline:
 		return needNode()
 	case AdminMaintenanceOn, AdminMaintenanceOff:
-		if m.Quorum.Mode == config.ModeMajority {
-			// The floating IPs' kernel leases lapse when an agent stops
-			// renewing them, so maintenance could not keep them up.
-			return fmt.Errorf("%s: maintenance is for two_node clusters for now; in majority mode the floating IPs' leases lapse while an agent is stopped", a.Op)
-		}
 		if a.Node == "" {
 			return nil
 		}
@@ -120,15 +115,7 @@ func CheckAdmin(m *config.Model, a Admin) error {
 		}
 		return needNode()
 	case AdminEnable, AdminDisable:
-		if err := needRes(); err != nil {
-			return err
-		}
-		if g := groupOf(m, a.Resource); g != nil {
-			// The core runs a group whole, so stopping a member alone would
-			// leave the plan and the nodes disagreeing.
-			return fmt.Errorf("%s: %s is a member of group %s, which runs as a whole: %s %s", a.Op, a.Resource, g.Name, a.Op, g.Name)
-		}
-		return nil
+		return needRes()
 	}
 	return fmt.Errorf("unknown operator instruction %q", a.Op)
 }
@@ -153,15 +140,6 @@ func adminTargets(m *config.Model) []string {
 		out = append(out, c.Name)
 	}
 	return out
-}
-
-func groupOf(m *config.Model, res string) *config.Group {
-	for i, g := range m.Groups {
-		if !g.Implicit && slices.Contains(g.Members, res) {
-			return &m.Groups[i]
-		}
-	}
-	return nil
 }
 
 // admin writes an operator instruction to the state log.
@@ -257,6 +235,10 @@ func (n *Node) admin(a Admin) {
 			slices.Sort(rs)
 		}
 		var freed []string
+		if v, _ := n.log.Get(keyHeld + a.Node); a.Resource == "" && (v != "" || n.heldBy(a.Node)) {
+			n.log.Set(keyHeld+a.Node, "") // even if only raft has it: the write must win
+			freed = append(freed, "the groups it held from maintenance")
+		}
 		for _, r := range rs {
 			if v, _ := n.log.Get(blockedKey(r, a.Node)); v != "" {
 				set(blockedKey(r, a.Node), "")
@@ -447,7 +429,9 @@ func (n *Node) clusterGet(key string) (string, bool) {
 // since gone, its agent stopped for an upgrade — is.
 func (n *Node) unmanaged(g *ownership.Group) bool {
 	if n.mj != nil {
-		return false // majority mode: CheckAdmin refuses maintenance
+		// The DC keeps the assignments of a node in maintenance (frozen):
+		// each node only has to leave its own resources alone.
+		return n.inMaintenance(n.self) || n.holdGates()
 	}
 	if v, _ := n.clusterGet(keyMaintenance); v != "" {
 		return true

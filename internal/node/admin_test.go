@@ -181,7 +181,6 @@ func TestCheckAdmin(t *testing.T) {
 		{Admin{Op: AdminStandby, Node: "c"}, `standby: no node named "c"; nodes: a, b`},
 		{Admin{Op: AdminStandby}, "standby: a node name is required"},
 		{Admin{Op: AdminMove, Resource: "voic", Node: "a"}, `move: no resource, group or clone named "voic"; there are: voice, vip, svc`},
-		{Admin{Op: AdminDisable, Resource: "svc"}, "disable: svc is a member of group voice, which runs as a whole: disable voice"},
 		{Admin{Op: AdminBan, Resource: "voice", Node: "a", Until: time.Now()}, "ban: a lifetime is for move only"},
 		{Admin{Op: "reboot"}, `unknown operator instruction "reboot"`},
 	} {
@@ -190,14 +189,12 @@ func TestCheckAdmin(t *testing.T) {
 			t.Errorf("CheckAdmin(%+v) = %v, want %q", tc.a, err, tc.want)
 		}
 	}
-	m.Quorum.Mode = "majority"
-	if err := CheckAdmin(m, Admin{Op: AdminMaintenanceOn}); err == nil || !strings.Contains(err.Error(), "two_node clusters for now") {
-		t.Errorf("maintenance in majority mode: %v", err)
-	}
-	for _, a := range []Admin{{Op: AdminMaintenanceOn}, {Op: AdminCleanup, Resource: "svc"}, {Op: AdminMove, Resource: "svc", Node: "b"}} {
-		m.Quorum.Mode = "two_node"
-		if err := CheckAdmin(m, a); err != nil {
-			t.Errorf("CheckAdmin(%+v): %v", a, err)
+	for _, mode := range []string{"two_node", "majority"} {
+		m.Quorum.Mode = mode
+		for _, a := range []Admin{{Op: AdminMaintenanceOn}, {Op: AdminMaintenanceOff, Node: "a"}, {Op: AdminCleanup, Resource: "svc"}, {Op: AdminMove, Resource: "svc", Node: "b"}} {
+			if err := CheckAdmin(m, a); err != nil {
+				t.Errorf("%s: CheckAdmin(%+v): %v", mode, a, err)
+			}
 		}
 	}
 }
@@ -259,4 +256,33 @@ func TestMonitorsResumeAfterMaintenance(t *testing.T) {
 		t.Fatalf("monitors did not resume after maintenance:\n%s", p.tail())
 	}
 	p.expect("svc", "a")
+}
+
+// Disabling a group member stops it and the members after it, where the
+// group runs; the members before it keep running; enable starts it again.
+// Both quorum modes.
+func TestAdminDisableMember(t *testing.T) {
+	for _, majority := range []bool{false, true} {
+		var p *pair
+		if majority {
+			p = newMajorityPair(t)
+		} else {
+			p = newPair(t, testModel(100, 50))
+		}
+		p.run(6 * time.Second)
+		p.expect("svc", "a")
+		p.admin("b", Admin{Op: AdminDisable, Resource: "svc"})
+		p.run(2 * time.Second)
+		p.expect("vip", "a")
+		if p.world["a"]["svc"] || p.world["b"]["svc"] {
+			t.Fatalf("majority %v: svc still runs after disable svc:\n%s", majority, p.tail())
+		}
+		if p.logged("a: stop vip") {
+			t.Fatalf("majority %v: disabling svc stopped vip:\n%s", majority, p.tail())
+		}
+		p.admin("a", Admin{Op: AdminEnable, Resource: "svc"})
+		p.run(2 * time.Second)
+		p.expect("vip", "a")
+		p.expect("svc", "a")
+	}
 }

@@ -41,6 +41,11 @@ type Gate struct {
 	Resource string
 	Until    time.Duration
 	Fresh    bool
+	// Hold opens the gate with no lease (Until unused) and the address with
+	// no lifetime: maintenance (see maintenance.go). Release ends a hold;
+	// the agent applies it before this Ready's messages go out, since they
+	// may carry the write that lets the DC move the group.
+	Hold, Release bool
 }
 
 // assignment is a committed placement: group → node, from log entry Index.
@@ -71,6 +76,7 @@ type majority struct {
 	gateEnd  map[string]time.Duration  // ip resource → the end last sent to its gate
 	state    map[string]statelog.Entry // committed cluster state (admin, fail counts): what placement reads
 	propKV   map[string]statelog.Entry // DC: state entries proposed this term
+	frozen   map[string]string         // DC: group → why its assignment is frozen (maintenance), for the log
 }
 
 func newMajority(cfg Config, now time.Duration) (*majority, error) {
@@ -78,7 +84,12 @@ func newMajority(cfg Config, now time.Duration) (*majority, error) {
 	qc := quorum.Config{Self: cfg.Self, Tick: m.Timing.Keepalive, ElectionTimeout: m.Timing.ElectionTimeout(),
 		Lease: m.Timing.Lease, State: cfg.Quorum, StateLost: cfg.QuorumLost, ReceiptLease: cfg.Knobs.ReceiptLease}
 	mj := &majority{knobs: cfg.Knobs, voters: map[string]bool{}, assign: map[string]assignment{}, out: map[string][][]byte{}, proposed: map[string]string{},
-		gateEnd: map[string]time.Duration{}, state: map[string]statelog.Entry{}, propKV: map[string]statelog.Entry{}}
+		gateEnd: map[string]time.Duration{}, state: map[string]statelog.Entry{}, propKV: map[string]statelog.Entry{}, frozen: map[string]string{}}
+	for _, r := range m.Resources {
+		if r.Kind == config.KindIP {
+			mj.gateEnd[r.Name] = gateUnknown // say at once what a previous agent left
+		}
+	}
 	for _, nd := range m.Nodes {
 		if nd.Voter {
 			qc.Voters = append(qc.Voters, nd.Name)
@@ -166,11 +177,13 @@ func (n *Node) quorumStep() {
 		n.logf(slog.LevelInfo, "quorum: "+l)
 	}
 	q.Advance()
-	n.gates()
+	n.noteHold(n.gates())
 	if v := n.leaseValid(); v != n.mj.leased {
 		n.mj.leased = v
 		if v {
 			n.logf(slog.LevelInfo, "lease granted: may run assigned groups", "dc", n.mj.q.Leader())
+		} else if n.inMaintenance(n.self) || n.holdGates() {
+			n.logf(slog.LevelWarn, "lease lost: in maintenance, resources left as they are", "dc", n.mj.q.Leader())
 		} else {
 			n.logf(slog.LevelWarn, "lease lost: stopping every group here (addresses first)", "dc", n.mj.q.Leader())
 		}
@@ -233,7 +246,14 @@ func (n *Node) assignAsDC() {
 		}
 		cur := mj.assign[g.Name].Node
 		target := res.Placement[g.Name]
-		if target == cur {
+		why, frozen := n.frozen(g.Name)
+		if mj.frozen[g.Name] != why {
+			if frozen {
+				n.logf(slog.LevelInfo, "DC keeps "+g.Name+" on "+cur+": "+why, "group", g.Name)
+			}
+			mj.frozen[g.Name] = why
+		}
+		if target == cur || frozen {
 			continue
 		}
 		want := ""
@@ -274,6 +294,9 @@ func (n *Node) safeToAssign(g *ownership.Group, target string) bool {
 				return false
 			}
 			continue
+		}
+		if (n.inMaintenance(nd.Name) || n.heldBy(nd.Name)) && !n.maintenanceSafe(nd.Name, g, idx) {
+			return false // it leaves what it runs alone: only its report frees g
 		}
 		if p := n.peer(nd.Name); n.live(p) && p.last != nil && n.mj.q.Applied(nd.Name) >= idx && !peerActive(p, g) {
 			continue
@@ -385,6 +408,9 @@ func (n *Node) reconcileMajority(hold string) {
 			n.reconcileClone(g, c, hold == "" && lease && !n.mj.witness)
 			continue
 		}
+		if n.unmanaged(g) {
+			continue // maintenance: no start or stop, not even without a lease
+		}
 		idx, here := n.assignedHere(g.Name)
 		want := here && lease && !n.leaving && !n.mj.witness
 		if !lease && g.Active() && !g.Demote {
@@ -406,12 +432,14 @@ func (n *Node) reconcileMajority(hold string) {
 }
 
 // gates opens each floating IP's gate to the lease end while its group is
-// assigned here, and closes it otherwise.
-func (n *Node) gates() {
+// assigned here, holds it open while in maintenance with the hold committed,
+// and closes it otherwise. It reports whether any gate is held.
+func (n *Node) gates() (holding bool) {
 	if n.mj.witness {
-		return
+		return false
 	}
 	end := n.mj.q.LeaseEnd()
+	hold := n.holdGates()
 	for _, g := range n.groups {
 		_, here := n.assignedHere(g.Name)
 		for _, mb := range g.Members {
@@ -419,17 +447,29 @@ func (n *Node) gates() {
 				continue
 			}
 			until := time.Duration(0)
-			if here && end > n.now {
+			switch {
+			case here && hold:
+				until = gateHold
+			case here && end > n.now:
 				until = end
 			}
+			holding = holding || until == gateHold
 			prev := n.mj.gateEnd[mb.Name]
-			if until == prev || (until == 0 && prev <= n.now) {
+			if until == prev || (until == 0 && prev != gateUnknown && prev <= n.now) {
 				continue
 			}
-			n.rd.Gates = append(n.rd.Gates, Gate{Resource: mb.Name, Until: until, Fresh: prev <= n.now})
+			gt := Gate{Resource: mb.Name, Until: until, Fresh: prev <= n.now, Hold: until == gateHold, Release: prev == gateHold}
+			if gt.Hold {
+				gt.Until = 0
+				n.logf(slog.LevelInfo, "maintenance: holding the gate of "+mb.Name+" open outside the lease", "resource", mb.Name)
+			} else if gt.Release {
+				n.logf(slog.LevelInfo, "out of maintenance: the gate of "+mb.Name+" follows the lease again", "resource", mb.Name, "open", until > 0)
+			}
+			n.rd.Gates = append(n.rd.Gates, gt)
 			n.mj.gateEnd[mb.Name] = until
 		}
 	}
+	return holding
 }
 
 // Voting reports whether this node votes now: a voter (or witness) whose
@@ -465,7 +505,7 @@ func (n *Node) Lease() (end time.Duration, assigned []string) {
 // mode commits through raft: the operator's instructions and fail counts.
 // Health attributes are each node's own and stay last-writer-wins.
 func replicated(key string) bool {
-	for _, p := range []string{keyStandby, keyMaintenance, keyMove, keyBan, keyRole, "fail/", "failat/"} {
+	for _, p := range []string{keyStandby, keyMaintenance, keyHeld, keyMove, keyBan, keyRole, "fail/", "failat/"} {
 		if strings.HasPrefix(key, p) {
 			return true
 		}

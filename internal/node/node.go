@@ -917,6 +917,7 @@ func (n *Node) reconcile() {
 		return
 	}
 	n.syncBlocked()
+	n.memberLimits()
 	if n.mj != nil {
 		n.reconcileMajority(hold)
 		return
@@ -985,6 +986,23 @@ func (n *Node) reconcile() {
 		}
 	}
 	n.finishReconcile()
+}
+
+// memberLimits sets how many leading members of each group run: up to the
+// first one whose target role is stopped (tandem disable MEMBER, or its
+// target_role), as the scheduler's Result.Members has it.
+func (n *Node) memberLimits() {
+	v := schedule.View{}
+	n.adminView(&v)
+	for _, g := range n.groups {
+		g.Limit = 0
+		for i, mb := range g.Members {
+			if i > 0 && schedule.TargetStopped(n.m, v, mb.Name) {
+				g.Limit = i
+				break
+			}
+		}
+	}
 }
 
 // runNext dispatches what g.Next says — several stops at once when the

@@ -141,6 +141,9 @@ func (p *pair) drain(name string) {
 		msg := o.Msg
 		p.flight = append(p.flight, flight{at: p.now + netDelay, to: o.To, rcv: Receive{From: name, Link: o.Link, Incarnation: n.inc, Msg: &msg}})
 	}
+	for _, g := range rd.Gates {
+		p.log = append(p.log, fmt.Sprintf("%v %s: gate %s hold=%v release=%v open=%v", p.now, name, g.Resource, g.Hold, g.Release, g.Hold || g.Until > p.now))
+	}
 	for _, a := range rd.Actions {
 		p.ops = append(p.ops, opRun{at: p.now + opDelay, node: name, a: a})
 		p.dispatched = append(p.dispatched, opRun{at: p.now, node: name, a: a})

@@ -53,6 +53,15 @@ func (n *Node) Status() status.Status {
 		if v, _ := n.clusterGet(keyMaintenance + nd.Name); v != "" {
 			sn.Maintenance = true
 		}
+		if n.mj != nil && n.heldBy(nd.Name) {
+			sn.Held = true
+			switch {
+			case !n.inMaintenance(nd.Name):
+				st.Warnings = append(st.Warnings, fmt.Sprintf("%s is out of maintenance but still holds its groups outside the lease: they stay on %s until its agent runs again (or tandem cleanup --confirm-stopped %s once it is off)", nd.Name, nd.Name, nd.Name))
+			}
+		} else if n.mj != nil && n.inMaintenance(nd.Name) && !isWitness(n.m, nd.Name) {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s is in maintenance but its hold is not committed yet: stopping its agent now would let its floating IPs lapse", nd.Name))
+		}
 		if isWitness(n.m, nd.Name) {
 			sn.Role = "witness"
 		}

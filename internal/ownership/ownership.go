@@ -55,6 +55,19 @@ type Group struct {
 	Demote bool
 	// Implicit marks the group made for a resource configured outside any group.
 	Implicit bool
+	// Limit, when above 0, is how many leading members run where the group
+	// runs: a member whose target role is stopped stops, and so do the
+	// members after it (each is ordered after and colocated with the one
+	// before, as in a Pacemaker group). 0: all of them.
+	Limit int
+}
+
+// runs is how many leading members run when the group does.
+func (g *Group) runs() int {
+	if g.Limit > 0 && g.Limit < len(g.Members) {
+		return g.Limit
+	}
+	return len(g.Members)
 }
 
 // Active reports whether any member may be running here (not confirmed stopped).
@@ -67,9 +80,9 @@ func (g *Group) Active() bool {
 	return false
 }
 
-// Running reports whether every member is running.
+// Running reports whether every member that is to run (see Limit) runs.
 func (g *Group) Running() bool {
-	for _, m := range g.Members {
+	for _, m := range g.Members[:g.runs()] {
 		if m.State != wire.ResRunning {
 			return false
 		}
@@ -151,8 +164,14 @@ func (g *Group) Next(want, mayStart bool) (Step, bool) {
 		}
 		return Step{}, false
 	}
+	// A member disabled (target role stopped) stops, with those after it.
+	if k := g.runs(); k < len(g.Members) {
+		if m := g.lastToStop(k); m != nil {
+			return Step{Member: m, Op: OpStop, Why: g.Members[k].Name + "'s target role is stopped: stopping it and the members after it"}, true
+		}
+	}
 	// Recovery: a failed member and everything after it stop (in reverse), then start again.
-	for i, m := range g.Members {
+	for i, m := range g.Members[:g.runs()] {
 		if m.State == wire.ResFailed {
 			s := g.lastToStop(i)
 			return Step{Member: s, Op: OpStop, Why: "recovering " + m.Name + ": stopping it and the members after it"}, true
@@ -160,7 +179,7 @@ func (g *Group) Next(want, mayStart bool) (Step, bool) {
 	}
 	// A gap (a stopped member before a running one, e.g. found so at
 	// start) is closed by stopping from the gap on, so starts keep group order.
-	for i, m := range g.Members {
+	for i, m := range g.Members[:g.runs()] {
 		if m.State == wire.ResStopped {
 			if s := g.lastToStop(i); s != nil {
 				return Step{Member: s, Op: OpStop, Why: "members out of order: stopping after " + m.Name}, true
@@ -172,7 +191,7 @@ func (g *Group) Next(want, mayStart bool) (Step, bool) {
 		return Step{}, false
 	}
 	claim := !g.Active()
-	for _, m := range g.Members {
+	for _, m := range g.Members[:g.runs()] {
 		if m.State == wire.ResStopped {
 			why := "starting in group order"
 			if claim {

@@ -347,3 +347,25 @@ func (s *scheduler) locate(sc []int, why [][]string, target string) {
 		}
 	}
 }
+
+// TargetStopped reports whether resource res is stopped by its target
+// role: the operator's enable/disable (v.Roles) over its own, its group's
+// and its clone's target_role, as Place weighs it. A group member so
+// stopped stops the members after it too (Place leaves them out of
+// Result.Members); nodes run only the members before it.
+func TargetStopped(m *config.Model, v View, res string) bool {
+	var r *config.Resource
+	for i := range m.Resources {
+		if m.Resources[i].Name == res {
+			r = &m.Resources[i]
+		}
+	}
+	for gi := range m.Groups {
+		if g := &m.Groups[gi]; slices.Contains(g.Members, res) {
+			p := &prim{name: res}
+			(&scheduler{m: m, v: v}).settle(p, r, g, m.CloneOf(g.Name))
+			return p.stopped
+		}
+	}
+	return false
+}

@@ -105,6 +105,9 @@ func (s *Sim) checkL1() {
 		if s.heldByBlock(g) {
 			continue // a failed stop elsewhere holds the group until that node probes it again
 		}
+		if s.frozen(in, g.Name) {
+			continue // maintenance: the group stays where it is, running or not
+		}
 		s.fail("L1: %s runs on %v of %v for %v (quiet %v, R6 bound %v)", g.Name, holders, s.names(in), (s.now - since).Round(time.Millisecond), quiet.Round(time.Millisecond), bound-2*time.Second)
 		return
 	}
@@ -357,13 +360,13 @@ func (s *Sim) checkS3a() {
 			continue
 		}
 		for r, until := range n.gateEnd {
-			if until > local {
+			if until > local && !(until == gateHeld && n.core.HoldsGates()) {
 				s.fail("S3a: %s's lease ended at %v (its clock) but the gate of %s is live until %v", n.name, n.leaseSeen, r, until)
 				return
 			}
 		}
 		for r, on := range n.active {
-			if on && n.inflight[r] == 0 && !n.stopFailed[r] {
+			if on && n.inflight[r] == 0 && !n.stopFailed[r] && !n.core.InMaintenance() && !n.core.HoldsGates() {
 				s.fail("S3a: %s's lease ended at %v (its clock) and %s is still active with no stop dispatched", n.name, n.leaseSeen, r)
 				return
 			}
@@ -384,6 +387,10 @@ func (s *Sim) checkS3b(i int, r string) {
 		if !slices.Contains(assigned, g) {
 			continue
 		}
+		if o.core.HoldsGates() {
+			s.fail("S3b: %s starts %s while %s holds %s's assignment with its gates held open for maintenance", s.nodes[i].name, r, o.name, g)
+			return
+		}
 		if real := time.Duration(float64(end) / o.rate); real > s.now {
 			s.fail("S3b: %s starts %s while %s holds %s's assignment under a lease that ends at %.3fs", s.nodes[i].name, r, o.name, g, real.Seconds())
 			return
@@ -402,6 +409,18 @@ func (s *Sim) heldByBlock(g config.Group) bool {
 			if n.stopFailed[r] && !(s.opt.Layout.Majority() && s.kindOf(r) == config.KindIP) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// frozen reports whether a node of the set keeps g where it is for
+// maintenance (in majority mode the DC's view is the one that counts, and
+// once all is quiet every node of the set has the same committed state).
+func (s *Sim) frozen(in []int, g string) bool {
+	for _, i := range in {
+		if s.nodes[i].core.Frozen(g) {
+			return true
 		}
 	}
 	return false

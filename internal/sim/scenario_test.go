@@ -67,7 +67,7 @@ func TestScenarios(t *testing.T) {
 
 // scenarioLine keeps the transcript to what an operator would follow.
 func scenarioLine(l string) bool {
-	for _, k := range []string{"script:", " ends", "assigned ", ": start ", ": stop ", "lease lost", "lease granted", "elected DC", "crashes", "boots", "paused", "resumes", "VIOLATION", "gate of"} {
+	for _, k := range []string{"script:", " ends", "assigned ", ": start ", ": stop ", "lease lost", "lease granted", "elected DC", "crashes", "boots", "paused", "resumes", "VIOLATION", "gate of", "maintenance", "DC keeps"} {
 		if strings.Contains(l, k) && !strings.Contains(l, "dispatched") {
 			return true
 		}

@@ -11,6 +11,7 @@ package sim
 import (
 	"container/heap"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -54,6 +55,9 @@ const (
 	ControlGateRecreate Control = "gate-recreate" // a renewal re-creates a lapsed gate element
 	ControlNoDrain      Control = "no-drain"      // after a pause, time passes before the sockets are read
 )
+
+// gateHeld is the end of a gate element held open for maintenance.
+const gateHeld = time.Duration(math.MaxInt64)
 
 // Layout is a cluster shape.
 type Layout string
@@ -107,7 +111,7 @@ var Classes = []string{
 }
 
 // MajorityClasses are the classes only majority layouts can exercise.
-var MajorityClasses = []string{"rejoin", "calm", "l1-checked", "l1-checked-owner-outside", "pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
+var MajorityClasses = []string{"maintenance", "maintenance-agent-stopped", "rejoin", "calm", "l1-checked", "l1-checked-owner-outside", "pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
 
 // event kinds
 type kind int
@@ -235,6 +239,9 @@ type Sim struct {
 	// target does not answer it.
 	up         *rand.Rand
 	uplinkDown map[int]bool
+	// mt draws majority layouts' maintenance episodes, from a stream of
+	// its own too.
+	mt *rand.Rand
 	// l1Good is, per group, when it last ran on exactly one node of the
 	// quorate set L1 looks at.
 	l1Good map[string]time.Duration
@@ -252,7 +259,7 @@ func New(opt Options) *Sim {
 		opt.TraceLen = 60
 	}
 	s := &Sim{opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0x7a6d)), res: Result{Seed: opt.Seed, Coverage: Coverage{}}, l1Good: map[string]time.Duration{},
-		spike: map[[2]int]time.Duration{}, up: rand.New(rand.NewPCG(opt.Seed, 0x75706c))}
+		spike: map[[2]int]time.Duration{}, up: rand.New(rand.NewPCG(opt.Seed, 0x75706c)), mt: rand.New(rand.NewPCG(opt.Seed, 0x6d61696e74))}
 	s.m = s.model()
 	if s.up.IntN(2) == 0 {
 		// quorum.ping's heuristic (from a stream of its own, so seeds
@@ -400,6 +407,9 @@ func (s *Sim) Run() Result {
 		if len(s.m.Quorum.Ping) > 0 {
 			s.scheduleUplink()
 		}
+		if s.opt.Layout.Majority() && s.mt.IntN(2) == 0 {
+			s.scheduleMaintenance()
+		}
 	}
 	end := s.opt.Duration
 	for s.q.Len() > 0 && s.res.Violation == "" {
@@ -489,6 +499,58 @@ func (s *Sim) scheduleUplink() {
 		}
 		s.scheduleUplink()
 	}})
+}
+
+// scheduleMaintenance puts a node (or the cluster) in maintenance for a
+// few seconds, sometimes stopping that node's agent meanwhile (the
+// upgrade), while the other faults go on.
+func (s *Sim) scheduleMaintenance() {
+	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(s.mt.Int64N(int64(hi-lo))) }
+	s.push(&event{at: s.now + dur(4*time.Second, 14*time.Second), kind: evFault, fault: func() {
+		target := ""
+		if s.mt.IntN(4) > 0 {
+			target = s.m.Nodes[s.mt.IntN(len(s.m.Nodes))].Name
+		}
+		if !s.operator(node.Admin{Op: node.AdminMaintenanceOn, Node: target, By: "sim"}) {
+			s.scheduleMaintenance()
+			return
+		}
+		s.res.Coverage["maintenance"]++
+		if i := s.peerIndex(target); i >= 0 && s.mt.IntN(2) == 0 {
+			s.push(&event{at: s.now + dur(500*time.Millisecond, 3*time.Second), kind: evFault, fault: func() {
+				if n := s.nodes[i]; n.up && !n.paused {
+					s.res.Coverage["maintenance-agent-stopped"]++
+					s.logf("%s: operator stops the agent in maintenance (SIGTERM)", n.name)
+					n.core.Step(s.local(n), node.Shutdown{})
+					s.afterStep(i)
+				}
+			}})
+		}
+		s.push(&event{at: s.now + dur(4*time.Second, 12*time.Second), kind: evFault, fault: func() {
+			s.operator(node.Admin{Op: node.AdminMaintenanceOff, Node: target, By: "sim"})
+			s.scheduleMaintenance()
+		}})
+	}})
+}
+
+// operator gives a to a member that is up and running, drawn from the
+// maintenance stream; false if there is none.
+func (s *Sim) operator(a node.Admin) bool {
+	var up []int
+	for i, n := range s.nodes {
+		if n.up && !n.paused {
+			up = append(up, i)
+		}
+	}
+	if len(up) == 0 {
+		return false
+	}
+	i := up[s.mt.IntN(len(up))]
+	n := s.nodes[i]
+	s.logf("operator on %s: %s %s", n.name, a.Op, a.Node)
+	n.core.Step(s.local(n), a)
+	s.afterStep(i)
+	return true
 }
 
 func (s *Sim) tickEvery() time.Duration { return max(s.m.Timing.Keepalive/4, time.Millisecond) }
@@ -643,6 +705,10 @@ func (s *Sim) apply(i int, rd node.Ready, decided time.Duration) {
 		// fails once the element has lapsed; only a fresh grant adds anew.
 		now := s.local(n)
 		switch {
+		case g.Hold:
+			// Held open for maintenance: no lease, no lapse.
+			n.gateEnd[g.Resource] = gateHeld
+			s.grew = true
 		case s.opt.Control == ControlGateRecreate && g.Until > decided && now >= n.gateEnd[g.Resource] && now > decided:
 			// The bug: a late renewal that adds the element anew, with the
 			// timeout it computed before the pause.
@@ -1144,7 +1210,7 @@ func (s *Sim) injectFault() {
 
 // interesting picks the core's log lines worth a place in the trace.
 func interesting(msg string) bool {
-	for _, p := range []string{"start ", "stop ", "split brain", "peer ", "assigned ", "DC proposes", "lease ", "quorum: elected", "handing the DC", "this agent was paused"} {
+	for _, p := range []string{"start ", "stop ", "split brain", "peer ", "assigned ", "DC proposes", "lease ", "quorum: elected", "handing the DC", "this agent was paused", "maintenance", "in maintenance", "out of maintenance", "DC keeps"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}

@@ -204,7 +204,7 @@ func TestSimMajority(t *testing.T) {
 				}
 			}
 			cov := runSeeds(t, seeds, DefaultProfile, Options{Duration: *durFlag, Layout: l})
-			required := []string{"rejoin", "partition-symmetric", "partition-non-transitive", "partition-isolate", "crash-machine", "pause", "pause-awaiting-reply", "takeover", "delay-spike", "l1-checked", "l1-checked-owner-outside"}
+			required := []string{"maintenance", "maintenance-agent-stopped", "rejoin", "partition-symmetric", "partition-non-transitive", "partition-isolate", "crash-machine", "pause", "pause-awaiting-reply", "takeover", "delay-spike", "l1-checked", "l1-checked-owner-outside"}
 			if len(seeds) < 50 {
 				required = nil // a handful of seeds (the -race run) cannot cover every class
 			}

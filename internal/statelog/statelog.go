@@ -58,6 +58,12 @@ func (p *Pair) Get(key string) (string, bool) {
 	return e.Value, true
 }
 
+// Entry returns key's entry, a deletion (empty value) included.
+func (p *Pair) Entry(key string) (Entry, bool) {
+	e, ok := p.entries[key]
+	return e, ok
+}
+
 // Set implements Log.
 func (p *Pair) Set(key, value string) Entry {
 	p.clock++

@@ -4,7 +4,7 @@
 package status
 
 // Schema is bumped on any change of the JSON shape.
-const Schema = 4
+const Schema = 5
 
 // Status is one agent's view of the cluster. Schema 2 added nodes[].role
 // (majority mode's witnesses are listed among the nodes); schema 4 the
@@ -53,6 +53,10 @@ type Node struct {
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	Standby     bool              `json:"standby"`     // tandem standby: runs nothing
 	Maintenance bool              `json:"maintenance"` // tandem maintenance on NODE: its resources are left as they are
+	// Held (majority mode): the node holds its groups' floating IPs open
+	// outside the lease, from maintenance; the DC keeps its groups there
+	// until it clears this (its agent back, out of maintenance).
+	Held bool `json:"held"`
 }
 
 // Instruction is an operator's move, ban or disable/enable in force.

@@ -28,7 +28,11 @@ func majoritySpec(prefix string) lab.Spec {
 // that reads both nodes' lease gates every 10 ms: two live gates at once
 // fail the test when it ends.
 func startMajority(t *testing.T, prefix string) *env {
-	e := start(t, majoritySpec(prefix))
+	return startMajoritySpec(t, majoritySpec(prefix))
+}
+
+func startMajoritySpec(t *testing.T, spec lab.Spec) *env {
+	e := start(t, spec)
 	m, err := config.Load(e.cl.Config())
 	if err != nil {
 		t.Fatal(err)

@@ -124,6 +124,9 @@ func reportCoverage(t *testing.T, cov Coverage, required []string) {
 //	two_plus_witness seed 804: a floating IP blocked on a node cut off from the
 //	                 majority held its group forever; its gate closed with the lease,
 //	                 so it no longer does (testdata/scenarios/majority_blocked_ip.txt)
+//	two_plus_witness seed 282: a node out of maintenance, paused after releasing
+//	                 its gate, held it open again before it saw its hold's clearing
+//	                 committed (testdata/scenarios/majority_maintenance_rehold.txt)
 
 // TestSim runs the fixed seeds (CI) or replays one (-seed=N).
 func TestSim(t *testing.T) {

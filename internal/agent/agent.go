@@ -19,6 +19,7 @@ import (
 	"tandem/internal/api"
 	"tandem/internal/authkey"
 	"tandem/internal/config"
+	"tandem/internal/fence"
 	"tandem/internal/gate"
 	"tandem/internal/health"
 	"tandem/internal/metrics"
@@ -208,6 +209,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	a.exec = newExecutor(agents, a.log, a.metrics)
+	if m.Fencing.Enabled {
+		a.exec.fence = func(ctx context.Context, node string) (string, error) {
+			return fence.Fence(ctx, fence.PlanFor(m, node, a.log))
+		}
+	}
 	defer a.exec.close()
 	if !witness && len(m.HealthAttrs()) > 0 {
 		prober, err := health.Open(m, a.log)

@@ -67,13 +67,17 @@ func buildAgents(m *config.Model, log *slog.Logger, lifetime time.Duration) (map
 type executor struct {
 	queues  map[string]chan node.Action
 	results chan node.Result
+	ctx     context.Context
 	cancel  context.CancelFunc
 	metrics *metrics.Metrics
+	log     *slog.Logger
+	// fence powers a node off (fence.Fence with its plan); nil without fencing.
+	fence func(ctx context.Context, node string) (by string, err error)
 }
 
 func newExecutor(agents map[string]resource.Agent, log *slog.Logger, mx *metrics.Metrics) *executor {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &executor{queues: map[string]chan node.Action{}, results: make(chan node.Result, 256), cancel: cancel, metrics: mx}
+	e := &executor{queues: map[string]chan node.Action{}, results: make(chan node.Result, 256), ctx: ctx, cancel: cancel, metrics: mx, log: log}
 	for name, ag := range agents {
 		q := make(chan node.Action, 16) // the core keeps at most a few in flight per resource
 		e.queues[name] = q
@@ -83,6 +87,10 @@ func newExecutor(agents map[string]resource.Agent, log *slog.Logger, mx *metrics
 }
 
 func (e *executor) run(a node.Action) {
+	if a.Op == ownership.OpFence {
+		go e.fenceNode(a) // the core has at most one fence per node in flight
+		return
+	}
 	q, ok := e.queues[a.Resource]
 	if !ok {
 		e.results <- node.Result{ID: a.ID, Outcome: ownership.Outcome{Err: "no agent for " + a.Resource}}
@@ -92,6 +100,28 @@ func (e *executor) run(a node.Action) {
 }
 
 func (e *executor) close() { e.cancel() }
+
+// fenceNode runs a fence and reports it like any operation.
+func (e *executor) fenceNode(a node.Action) {
+	o := ownership.Outcome{Err: "fencing is not configured"}
+	if e.fence != nil {
+		ctx, cancel := context.WithTimeout(e.ctx, a.Timeout)
+		began := time.Now()
+		by, err := e.fence(ctx, a.Node)
+		cancel()
+		o = ownership.Outcome{}
+		if err != nil {
+			o.Err = err.Error()
+			e.log.Error("fence failed", "node", a.Node, "took", time.Since(began).Round(time.Millisecond), "err", err)
+		} else {
+			e.log.Warn("fenced", "node", a.Node, "by", by, "took", time.Since(began).Round(time.Millisecond))
+		}
+	}
+	select {
+	case e.results <- node.Result{ID: a.ID, Outcome: o}:
+	case <-e.ctx.Done():
+	}
+}
 
 func (e *executor) work(ctx context.Context, ag resource.Agent, q chan node.Action, log *slog.Logger) {
 	for {

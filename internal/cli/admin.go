@@ -51,7 +51,9 @@ resources stopping and without a peer taking them over; the restarted agent
 finds them running and keeps them. Resources of type exec are the agent's own
 child processes and stop with it; floating IPs, lsb, ocf, systemd and
 freeswitch resources stay up. maintenance off manages them again: turn it
-off only once every agent is back. two_node clusters only for now.`,
+off only once every agent is back. In majority mode stop a node's agent only
+once tandem status shows "held" on its line: its floating IPs are then held
+open outside the lease (docs/admin.md).`,
 		Example: "  tandem maintenance on b\n  systemctl restart tandem   # on b\n  tandem maintenance off b",
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -148,5 +150,37 @@ runs twice.`,
 		func(a []string) (api.AdminRequest, string) {
 			return api.AdminRequest{Op: "disable", Resource: a[0]}, a[0] + " disabled: stopping everywhere"
 		})
-	return []*cobra.Command{standby, online, maint, move, ban, clear, cleanup, enable, disable}
+	return []*cobra.Command{standby, online, maint, move, ban, clear, cleanup, enable, disable, fenceCmd(g, send)}
+}
+
+// fenceCmd is tandem fence confirm: the operator's word for a fence that
+// cannot succeed (a dead BMC, a node whose power the operator pulled).
+func fenceCmd(g *globals, send func(*cobra.Command, api.AdminRequest, string) error) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "fence",
+		Short:   "Fencing overrides",
+		Long:    "fence groups the operator's commands about fencing (docs/fencing.md).",
+		Example: "  tandem fence confirm b --yes-node-is-off",
+	}
+	var sure bool
+	confirm := &cobra.Command{
+		Use:   "confirm NODE --yes-node-is-off",
+		Short: "Tell this node that NODE is off, as a successful fence would",
+		Long: `confirm stands in for a fence of NODE that cannot succeed (its BMC is dead,
+its power cable pulled by hand): this node then takes over NODE's groups and
+forgets the stops that failed there, as after a fence. It asks for
+--yes-node-is-off because, if NODE is in fact running, both nodes run its
+resources. Pacemaker's stonith_admin --confirm.`,
+		Example: "  tandem fence confirm b --yes-node-is-off",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if !sure {
+				return fmt.Errorf("this lets this node take over what %s may still run: if %s is really off, repeat with --yes-node-is-off", a[0], a[0])
+			}
+			return send(cmd, api.AdminRequest{Op: "fence-confirm", Node: a[0]}, a[0]+" confirmed off")
+		},
+	}
+	confirm.Flags().BoolVar(&sure, "yes-node-is-off", false, "confirm that NODE is powered off")
+	c.AddCommand(confirm)
+	return c
 }

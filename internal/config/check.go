@@ -235,7 +235,9 @@ func Check(m *Model) Report {
 			vips = append(vips, res.IP.Address.Addr().String())
 		}
 	}
-	if m.Quorum.Mode == "two_node" && len(vips) > 0 {
+	if m.Quorum.Mode == "two_node" && m.Fencing.Enabled {
+		add("fencing: a peer that dies without a bye, is not heard by initdead, or has a failed stop is fenced before any takeover; the node not running %s waits %v first", firstGroup(m), m.Fencing.Delay)
+	} else if m.Quorum.Mode == "two_node" && len(vips) > 0 {
 		warn("two_node without fencing or witness: if the nodes lose sight of each other both will take the floating IP %s (the later taker gives it up when they see each other again)", strings.Join(vips, ", "))
 	}
 	if n := t.Deadtime / t.Keepalive; n < 5 {
@@ -310,4 +312,14 @@ func orDash(s []string) string {
 		return "no resource"
 	}
 	return strings.Join(s, ", ")
+}
+
+// firstGroup names the first (highest-priority) group, which wins fence races.
+func firstGroup(m *Model) string {
+	for _, g := range m.Groups {
+		if m.CloneOf(g.Name) == nil {
+			return g.Name
+		}
+	}
+	return "-"
 }

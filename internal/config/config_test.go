@@ -95,7 +95,7 @@ func TestErrors(t *testing.T) {
 		{"link count", "  - {name: b, links: [198.18.0.11]}\n", "  - {name: b, links: [198.18.0.11, 198.18.1.11]}\n", `nodes[1].links: 2 links, but nodes[0] has 1`},
 		{"duplicate link", "links: [198.18.0.11]", "links: [198.18.0.10]", `nodes[1].links[0]: 198.18.0.10 is already a link of a`},
 		{"bad node name", "{name: b,", "{name: B_x,", `nodes[1].name: node name "B_x": allowed: lower-case letters`},
-		{"fencing", "key_file: /tmp/k\n", "key_file: /tmp/k\nfencing: {enabled: true}\n", `fencing.enabled: fencing before takeover is not wired into the core yet`},
+		{"fencing", "key_file: /tmp/k\n", "key_file: /tmp/k\nfencing: {enabled: true}\n", `fencing.devices: no device can fence node a: with fencing enabled every node needs one`},
 		{"fence device agent", "key_file: /tmp/k\n", "key_file: /tmp/k\nfencing: {devices: [{name: ipmi-a, agent: ipmilan, nodes: [a]}]}\n", `fencing.devices[0].agent: "ipmilan": allowed: a fence agent's name (fence_ipmilan, fence_redfish, …, in /usr/sbin) or an absolute path`},
 		{"fence device node", "key_file: /tmp/k\n", "key_file: /tmp/k\nfencing: {devices: [{name: ipmi-a, agent: fence_ipmilan, nodes: [c]}]}\n", `fencing.devices[0].nodes[0]: no node named "c"`},
 		{"fence device kind", "key_file: /tmp/k\n", "key_file: /tmp/k\nfencing: {devices: [{name: x, nodes: [a]}]}\n", `fencing.devices[0]: agent: fence_NAME (a fence agent) or exec: COMMAND is required`},

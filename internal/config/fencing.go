@@ -11,9 +11,9 @@ import (
 // FenceAgentDir is where Debian's fence-agents installs fence_* agents.
 const FenceAgentDir = "/usr/sbin"
 
-// Fencing is the fence devices and how to use them (issue 7). The core does
-// not fence yet: devices are validated (config check reads each agent's
-// metadata) so an operator can prepare them, and enabled is refused.
+// Fencing is the fence devices and how to use them (docs/fencing.md). With
+// Enabled, a two_node cluster fences a peer before taking over from it;
+// majority mode refuses Enabled so far.
 type Fencing struct {
 	Enabled  bool
 	Timeout  time.Duration // a whole fence of one node, all levels (stonith-timeout); default 60s
@@ -131,7 +131,15 @@ func (v *validator) fencing(r *rawConfig, m *Model) {
 		}
 	}
 	if f.Enabled {
-		v.errf(p+".enabled", "fencing before takeover is not wired into the core yet: devices are checked (tandem config check), not used; allowed: false")
+		fe.Enabled = true
+		if r.Quorum.Mode == ModeMajority {
+			v.errf(p+".enabled", "fencing before takeover is built for two_node clusters so far; in majority mode the lease and the R2/R3 wait protect floating IPs, and devices are checked (tandem config check), not used; allowed: false")
+		}
+		for _, nd := range m.Nodes {
+			if len(fe.Topology[nd.Name]) == 0 {
+				v.errf(p+".devices", "no device can fence node %s: with fencing enabled every node needs one (list it under a device's nodes)", nd.Name)
+			}
+		}
 	}
 	m.Fencing = fe
 }

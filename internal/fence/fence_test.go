@@ -146,3 +146,32 @@ fencing:
 		}
 	}
 }
+
+// PlanFor follows the config's topology: levels in order, each device
+// with the node's plug; an exec device is told the node's name.
+func TestPlanFor(t *testing.T) {
+	m := &config.Model{Fencing: config.Fencing{Retries: 1, Timeout: time.Minute,
+		Devices: []config.FenceDevice{
+			{Name: "ipmi-a", Agent: "/usr/sbin/fence_ipmilan", Params: map[string]string{"ip": "198.18.0.1"}, Nodes: []string{"a"}},
+			{Name: "pdu", Agent: "/usr/sbin/fence_apc_snmp", Nodes: []string{"a", "b"}, Plugs: map[string]string{"a": "1", "b": "2"}},
+			{Name: "script", Command: "poweroff-by-hand", Nodes: []string{"a"}},
+		},
+		Topology: map[string][][]string{"a": {{"ipmi-a"}, {"pdu", "script"}}, "b": {{"pdu"}}}}}
+	p := PlanFor(m, "a", nil)
+	if p.Node != "a" || p.Retries != 1 || p.Timeout != time.Minute || len(p.Levels) != 2 {
+		t.Fatalf("plan for a: %+v", p)
+	}
+	l2 := p.Levels[1]
+	if len(l2.Devices) != 2 || l2.Devices[0].Name() != "pdu" || l2.Plugs[0] != "1" || l2.Plugs[1] != "a" {
+		t.Fatalf("a's second level: %d devices, plugs %v", len(l2.Devices), l2.Plugs)
+	}
+	if c, ok := l2.Devices[1].(*Command); !ok || strings.Join(c.Argv, " ") != "sh -c poweroff-by-hand" {
+		t.Fatalf("the exec device: %#v", l2.Devices[1])
+	}
+	if b := PlanFor(m, "b", nil); len(b.Levels) != 1 || b.Levels[0].Plugs[0] != "2" {
+		t.Fatalf("plan for b: %+v", b)
+	}
+	if len(PlanFor(m, "c", nil).Levels) != 0 {
+		t.Fatal("a plan for a node no device fences")
+	}
+}

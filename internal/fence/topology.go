@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
+
+	"tandem/internal/config"
 )
 
 // Level is one topology level: every device in it must power the node off.
@@ -68,4 +71,34 @@ func runRetried(ctx context.Context, d Device, action, plug string, retries int)
 		}
 	}
 	return err
+}
+
+// PlanFor is how m's fencing fences node: its topology levels (without a
+// topology, each of its devices a level of its own, in order), each device
+// with the node's plug, and m's retries and timeout.
+func PlanFor(m *config.Model, node string, log *slog.Logger) Plan {
+	f := m.Fencing
+	p := Plan{Node: node, Retries: f.Retries, Timeout: f.Timeout}
+	for _, names := range f.Topology[node] {
+		var l Level
+		for _, name := range names {
+			for _, d := range f.Devices {
+				if d.Name != name {
+					continue
+				}
+				if d.Agent != "" {
+					l.Devices = append(l.Devices, &Agent{DeviceName: d.Name, Path: d.Agent, Params: d.Params, Log: log})
+				} else {
+					l.Devices = append(l.Devices, &Command{DeviceName: d.Name, Argv: []string{"sh", "-c", d.Command}})
+				}
+				plug := d.Plugs[node]
+				if plug == "" && d.Command != "" {
+					plug = node // an exec device is told which node in TANDEM_FENCE_NODE
+				}
+				l.Plugs = append(l.Plugs, plug)
+			}
+		}
+		p.Levels = append(p.Levels, l)
+	}
+	return p
 }

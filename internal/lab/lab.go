@@ -55,7 +55,13 @@ type Spec struct {
 	LSBEcho bool
 	// MigrationThreshold goes to defaults.migration_threshold (0: unset).
 	MigrationThreshold int
-	Log                io.Writer // agents' logs; nil discards
+	// Fence enables fencing (two_node) with one exec device for every node
+	// that "powers it off": downs its links and kills every process in its
+	// namespace (PowerOff), unless FenceFails says the device is broken.
+	// FenceDelay is fencing.delay.
+	Fence      bool
+	FenceDelay time.Duration
+	Log        io.Writer // agents' logs; nil discards
 }
 
 // Floating is the floating address the cluster moves, and EchoPort the service's port.
@@ -199,6 +205,14 @@ groups: [{name: service, members: [vip, echo]}]
 	}
 	if s.Health != "" {
 		fmt.Fprintf(&b, "health: %s\n", s.Health)
+	}
+	if s.Fence {
+		script := filepath.Join(c.Dir, "poweroff")
+		if err := os.WriteFile(script, []byte(powerOffScript(c.Dir, s.Prefix)), 0o755); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		fmt.Fprintf(&b, "fencing:\n  enabled: true\n  delay: %s\n  timeout: 10s\n  retries: 0\n  devices:\n    - {name: power, exec: %s, nodes: [%s]}\n",
+			s.FenceDelay, script, strings.Join(s.Nodes, ", "))
 	}
 	if s.MigrationThreshold > 0 {
 		fmt.Fprintf(&b, "defaults: {stickiness: %d, migration_threshold: %d}\n", s.Stickiness, s.MigrationThreshold)
@@ -474,4 +488,50 @@ status)
 *) exit 2 ;;
 esac
 `, dir, bin, Floating, EchoPort)
+}
+
+// powerOffScript is the lab's fence device (kind exec): "off" powers the
+// node named in TANDEM_FENCE_NODE off — every link in its namespace down,
+// every process there killed — and notes when in DIR/fenced-NODE; status
+// says off once that is done. With DIR/fence-fails present the device is
+// broken: every action fails.
+func powerOffScript(dir, prefix string) string {
+	return fmt.Sprintf(`#!/bin/sh
+dir=%q
+ns=%q-"$TANDEM_FENCE_NODE"
+if [ -e "$dir/fence-fails" ]; then echo "lab power switch: no answer" >&2; exit 1; fi
+case "$TANDEM_FENCE_ACTION" in
+off|reboot)
+	for l in eth0 eth1; do ip -n "$ns" link set "$l" down 2>/dev/null; done
+	ip netns pids "$ns" | xargs -r kill -9
+	date +%%s.%%N > "$dir/fenced-$TANDEM_FENCE_NODE"
+	;;
+status|monitor)
+	[ -e "$dir/fenced-$TANDEM_FENCE_NODE" ] && exit 2
+	;;
+esac
+exit 0
+`, dir, prefix)
+}
+
+// FencedAt is when the lab's fence device powered node n off (zero: never).
+func (c *Cluster) FencedAt(n string) time.Time {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "fenced-"+n))
+	if err != nil {
+		return time.Time{}
+	}
+	var sec, nsec int64
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d.%d", &sec, &nsec); err != nil {
+		return time.Time{}
+	}
+	return time.Unix(sec, nsec)
+}
+
+// BreakFencing makes the lab's fence device fail (true) or work again.
+func (c *Cluster) BreakFencing(broken bool) error {
+	p := filepath.Join(c.Dir, "fence-fails")
+	if !broken {
+		return os.Remove(p)
+	}
+	return os.WriteFile(p, nil, 0o600)
 }

@@ -32,6 +32,7 @@ const (
 	AdminConfirmStopped AdminOp = "confirm-stopped" // the operator vouches that Node runs none of its blocked resources (Resource: only that one)
 	AdminEnable         AdminOp = "enable"          // Resource may run (over a config target_role: stopped)
 	AdminDisable        AdminOp = "disable"         // Resource stops everywhere
+	AdminFenceConfirm   AdminOp = "fence-confirm"   // the operator vouches that Node is off: as if fenced
 )
 
 // Admin is one operator instruction, an input to Step. Check it with
@@ -116,6 +117,11 @@ func CheckAdmin(m *config.Model, a Admin) error {
 		return needNode()
 	case AdminEnable, AdminDisable:
 		return needRes()
+	case AdminFenceConfirm:
+		if !m.Fencing.Enabled {
+			return fmt.Errorf("%s: fencing is not enabled: nothing waits for a fence", a.Op)
+		}
+		return needNode()
 	}
 	return fmt.Errorf("unknown operator instruction %q", a.Op)
 }
@@ -262,6 +268,14 @@ func (n *Node) admin(a Admin) {
 	case AdminDisable:
 		set(keyRole+a.Resource, config.RoleStopped)
 		what = "disable " + a.Resource + ": it stops everywhere"
+	case AdminFenceConfirm:
+		what = "confirm " + a.Node + " is off"
+		if a.Node == n.self {
+			what += ": this node cannot be its own witness; ignored"
+		} else {
+			n.fencedOff(a.Node, "confirmed off by the operator")
+			n.event(Event{Kind: NodeFenced, Peer: a.Node, Detail: "confirmed off by the operator"})
+		}
 	}
 	n.rd.PersistState = true
 	n.sendNow = true

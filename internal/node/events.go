@@ -25,6 +25,8 @@ const (
 	SplitBrainHealed EventKind = "split_brain_healed"
 	BecameActive     EventKind = "became_active" // every member of Group runs here
 	BecameBackup     EventKind = "became_backup" // Group no longer runs here
+	NodeFenced       EventKind = "node_fenced"   // Peer was powered off (or confirmed off by the operator)
+	FenceFailed      EventKind = "fence_failed"  // fencing Peer failed (Detail); its groups wait
 )
 
 // Event is one transition, raised on the node where it is seen. Events are

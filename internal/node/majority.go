@@ -77,6 +77,7 @@ type majority struct {
 	state    map[string]statelog.Entry // committed cluster state (admin, fail counts): what placement reads
 	propKV   map[string]statelog.Entry // DC: state entries proposed this term
 	frozen   map[string]string         // DC: group → why its assignment is frozen (maintenance), for the log
+	version  uint64                    // bumped when state changes
 }
 
 func newMajority(cfg Config, now time.Duration) (*majority, error) {
@@ -123,6 +124,7 @@ func (mj *majority) apply(e quorum.Entry) (group string, a assignment, ok bool) 
 	if se, ok := decodeSet(e.Data); ok {
 		if old, had := mj.state[se.Key]; !had || statelog.Newer(se, old) {
 			mj.state[se.Key] = se
+			mj.version++
 		}
 		return "", assignment{}, false
 	}

@@ -87,6 +87,7 @@ type Outbound struct {
 type Action struct {
 	ID       uint64
 	Resource string
+	Node     string // OpFence: the node to power off
 	Op       ownership.Op
 	Timeout  time.Duration
 	// Interval and Depth say which recurring monitor this is (OCF's
@@ -151,8 +152,9 @@ type pending struct {
 	member *ownership.Member
 	group  *ownership.Group
 	op     ownership.Op
-	verify bool // a monitor after a failed stop: stopped after all, or blocked
-	mon    int  // which monitor (0: the first; i: MoreMonitors[i-1])
+	verify bool   // a monitor after a failed stop: stopped after all, or blocked
+	mon    int    // which monitor (0: the first; i: MoreMonitors[i-1])
+	fence  string // a fence of this node
 }
 
 // peer is what this node knows of another node from its heartbeats.
@@ -209,6 +211,9 @@ type Node struct {
 	wall      time.Time         // the wall clock at the last Tick that carried it
 	lastHeld  map[string]string // group → the node last seen holding it (for maintenance)
 	clones    map[string]string // cloned group → its clone: runs wherever placed, not exclusive
+	fences    map[string]*fenceState
+	limitsAt  [2]uint64 // state versions (log, committed) the member limits were computed at
+	limitsSet bool
 
 	rd Ready
 }
@@ -229,6 +234,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		healed:    map[string]bool{},
 		lastHeld:  map[string]string{},
 		clones:    map[string]string{},
+		fences:    map[string]*fenceState{},
 		ev:        eventState{active: map[string]bool{}, holder: map[string]string{}, lostAt: map[string]time.Duration{}},
 	}
 	var mcfg membership.Config
@@ -511,6 +517,7 @@ func changedState(a, b *wire.Message) bool {
 
 func (n *Node) memberEvent(e membership.Event) {
 	n.memberTransition(e)
+	n.fenceMember(e)
 	lvl := slog.LevelInfo
 	if e.To == "dead" || e.To == "warn" {
 		lvl = slog.LevelWarn
@@ -529,6 +536,10 @@ func (n *Node) result(in Result) {
 		return
 	}
 	delete(n.inflight, in.ID)
+	if pd.fence != "" {
+		n.fenceDone(pd.fence, in.Outcome)
+		return
+	}
 	mb, g, op, o := pd.member, pd.group, pd.op, in.Outcome
 	if pd.verify {
 		n.verified(g, mb, o)
@@ -922,6 +933,8 @@ func (n *Node) reconcile() {
 		n.reconcileMajority(hold)
 		return
 	}
+	n.fenceDue()
+	unfenced := n.fencePending()
 	v := n.view()
 	old := n.placement
 	n.placement = schedule.Place(n.m, v)
@@ -939,6 +952,9 @@ func (n *Node) reconcile() {
 			continue // maintenance: no start, stop or takeover (monitors pause too)
 		}
 		mayStart := hold == "" && len(n.blockedElsewhere(g)) == 0
+		if len(unfenced) > 0 && !g.Active() {
+			mayStart = false // a takeover waits for the fence (running groups recover in place)
+		}
 		for _, p := range n.peers {
 			if !n.live(p) {
 				if st, _ := n.det.State(p.name); st == membership.Pending {
@@ -992,6 +1008,14 @@ func (n *Node) reconcile() {
 // first one whose target role is stopped (tandem disable MEMBER, or its
 // target_role), as the scheduler's Result.Members has it.
 func (n *Node) memberLimits() {
+	ver := [2]uint64{n.log.Version(), 0}
+	if n.mj != nil {
+		ver[1] = n.mj.version
+	}
+	if ver == n.limitsAt && n.limitsSet {
+		return // the roles come from the state: unchanged, so are the limits
+	}
+	n.limitsAt, n.limitsSet = ver, true
 	v := schedule.View{}
 	n.adminView(&v)
 	for _, g := range n.groups {

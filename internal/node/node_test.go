@@ -32,6 +32,7 @@ type pair struct {
 	stopFailOn  map[string]string          // resource → node where its stop fails
 	hard        ownership.Hard             // how failOn's start failures fail
 	stopErrOnly bool                       // stopFailOn's stops still stop the resource
+	fenceFails  bool                       // fences fail
 	dispatched  []opRun                    // every action handed out, in order
 	flight      []flight
 	ops         []opRun
@@ -216,6 +217,12 @@ func (p *pair) run(d time.Duration) {
 func (p *pair) execute(node string, a Action) ownership.Outcome {
 	w := p.world[node]
 	switch a.Op {
+	case ownership.OpFence:
+		if p.fenceFails {
+			return ownership.Outcome{Err: "fence_test: no route to the BMC"}
+		}
+		p.log = append(p.log, fmt.Sprintf("%v %s: fence powers %s off", p.now, node, a.Node))
+		p.crash(a.Node, true)
 	case ownership.OpStart:
 		if p.failOn[a.Resource] == node {
 			return ownership.Outcome{Err: "exit status 1", Hard: p.hard}

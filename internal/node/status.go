@@ -144,6 +144,7 @@ func (n *Node) Status() status.Status {
 	if h := n.holds(); h != "" {
 		st.Warnings = append(st.Warnings, "blocked: "+h)
 	}
+	st.Warnings = append(st.Warnings, n.fenceWarnings()...)
 	// Resources and groups.
 	v := n.view()
 	for _, g := range n.groups {

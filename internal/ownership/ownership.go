@@ -17,6 +17,7 @@ const (
 	OpMonitor  // recurring health check
 	OpProbe    // one-off check at agent start: adopt what already runs
 	OpAnnounce // re-send gratuitous ARP / unsolicited NA
+	OpFence    // power a node off (the Action names it): fencing
 )
 
 func (o Op) String() string {
@@ -31,6 +32,8 @@ func (o Op) String() string {
 		return "probe"
 	case OpAnnounce:
 		return "announce"
+	case OpFence:
+		return "fence"
 	}
 	return "unknown"
 }

@@ -11,7 +11,7 @@ import (
 // check runs the invariants after every event.
 func (s *Sim) check() {
 	s.checkS1()
-	if (s.opt.CheckS2 || s.opt.Layout.Majority()) && s.grew {
+	if (s.opt.CheckS2 || s.opt.Layout.Majority() || s.fencing()) && s.grew {
 		s.grew = false
 		s.checkS2()
 	}
@@ -247,6 +247,9 @@ func (s *Sim) checkStartAllowed(i int, r string) {
 		if !ok || m == nil || m.Type == wire.TypeBye || float64(s.now-last) >= float64(s.m.Timing.Deadtime)*0.98 {
 			continue
 		}
+		if p := s.nodes[j]; s.fencing() && !p.up && !p.active[r] {
+			continue // powered off by a fence since: its last report is moot
+		}
 		for _, pr := range m.Resources {
 			if pr.Name == r && pr.State != wire.ResStopped {
 				s.fail("S1: %s starts %s while it hears %s report it %s", n.name, r, s.nodes[j].name, pr.State)
@@ -271,6 +274,12 @@ func (s *Sim) checkS2() {
 				}
 				if s.kindOf(r) == config.KindIP {
 					s.fail("S2: %s active on %s and %s", r, a.name, b.name)
+					return
+				}
+				if s.fencing() {
+					// Fencing covers every resource: no takeover before the
+					// other node is off, frozen, blocked or not.
+					s.fail("S2 (fencing): %s active on %s and %s", r, a.name, b.name)
 					return
 				}
 				if s.opt.Layout.Majority() && !s.frozenOrBlocked(a, r) && !s.frozenOrBlocked(b, r) {

@@ -64,14 +64,18 @@ type Layout string
 
 // Layouts the simulator runs.
 const (
-	TwoNode Layout = "two_node"         // a, b; quorum two_node
-	Witness Layout = "two_plus_witness" // a, b and witness w; majority
-	Three   Layout = "three"            // a, b, c; majority
-	Five    Layout = "five"             // a … e; majority
+	TwoNode        Layout = "two_node"         // a, b; quorum two_node
+	TwoNodeFencing Layout = "two_node_fencing" // a, b; two_node with fencing: S2 for every resource
+	Witness        Layout = "two_plus_witness" // a, b and witness w; majority
+	Three          Layout = "three"            // a, b, c; majority
+	Five           Layout = "five"             // a … e; majority
 )
 
 // Majority reports whether the layout runs majority mode.
-func (l Layout) Majority() bool { return l != TwoNode && l != "" }
+func (l Layout) Majority() bool { return l == Witness || l == Three || l == Five }
+
+// fencing reports whether the run's cluster fences before takeovers.
+func (s *Sim) fencing() bool { return s.m.Fencing.Enabled }
 
 // Profile is a timing profile.
 type Profile struct {
@@ -109,6 +113,9 @@ var Classes = []string{
 	"start-failure", "stop-failure", "monitor-failure", "op-hang", "service-death",
 	"takeover", "hand-off", "uplink-lost",
 }
+
+// FencingClasses are the classes only a layout with fencing exercises.
+var FencingClasses = []string{"fence", "fence-failed", "fence-race"}
 
 // MajorityClasses are the classes only majority layouts can exercise.
 var MajorityClasses = []string{"maintenance", "maintenance-agent-stopped", "rejoin", "calm", "l1-checked", "l1-checked-owner-outside", "pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
@@ -200,6 +207,8 @@ type simNode struct {
 	failMonitor    bool
 	hang           bool           // injected: operations hang until their timeout
 	inflight       map[string]int // operations dispatched and not yet returned, per resource
+	fencing        int            // fences of a peer this node has under way
+	offUntil       time.Duration  // powered off by a fence: no boot before then
 	leaseSeen      time.Duration  // majority mode: the latest lease end this agent held (its clock)
 }
 
@@ -309,6 +318,10 @@ func (s *Sim) model() *config.Model {
 	}
 	if s.opt.Layout.Majority() {
 		m.Quorum = config.Quorum{Mode: config.ModeMajority}
+	}
+	if s.opt.Layout == TwoNodeFencing {
+		// Sometimes with the priority delay, sometimes racing head on.
+		m.Fencing = config.Fencing{Enabled: true, Timeout: 5 * time.Second, Delay: []time.Duration{0, time.Second}[s.rng.IntN(2)]}
 	}
 	for i, n := range slices.Concat(names, witnesses) {
 		nd := config.Node{Name: n, Voter: true}
@@ -433,12 +446,22 @@ func (s *Sim) randDur(lo, hi time.Duration) time.Duration {
 
 func (s *Sim) boot(i int, first bool) {
 	n := s.nodes[i]
+	if s.now < n.offUntil {
+		// Powered off by a fence: it stays off until the operator powers
+		// it on again (fences use the off action).
+		s.push(&event{at: n.offUntil, kind: evFault, fault: func() {
+			if !n.up {
+				s.boot(i, false)
+			}
+		}})
+		return
+	}
 	n.gen++
 	n.up, n.paused, n.held, n.pendingReady = true, false, nil, nil
 	n.lastResume = s.now // a fresh process: like a resume, its peers heard nothing for a while
 	n.inc++
 	n.lastHeard, n.heardSince, n.lastMsg, n.lastInc, n.peerState = map[int]time.Duration{}, map[int]time.Duration{}, map[int]*wire.Message{}, map[int]uint64{}, map[int]string{}
-	n.inflight, n.leaseSeen = map[string]int{}, 0 // leases are never persisted
+	n.inflight, n.leaseSeen, n.fencing = map[string]int{}, 0, 0 // leases are never persisted
 	knobs := node.Knobs{NoReassignWait: s.opt.Control == ControlR2Zero, ReceiptLease: s.opt.Control == ControlReceiptLease}
 	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved, Quorum: n.savedQuorum, QuorumLost: n.quorumLost, Knobs: knobs}, s.local(n))
 	if err != nil {
@@ -777,6 +800,10 @@ func (s *Sim) send(from int, o node.Outbound) {
 // later. stale: decided before a pause that fell between decision and effect.
 func (s *Sim) dispatch(i int, a node.Action, stale bool) {
 	n := s.nodes[i]
+	if a.Op == ownership.OpFence {
+		s.fence(i, a)
+		return
+	}
 	n.inflight[a.Resource]++
 	if a.Op == ownership.OpStart {
 		s.grew = true
@@ -845,6 +872,54 @@ func (s *Sim) dispatch(i int, a node.Action, stale bool) {
 		s.logf("%s: %s %s dispatched (result in %v)", n.name, a.Op, a.Resource, d)
 	}
 	s.push(&event{at: s.now + d, kind: evOpDone, node: i, gen: n.gen, action: a, out: out})
+}
+
+// fence carries out node i's fence of a.Node: it takes 50 ms to 2 s and
+// fails one time in five; a fence that succeeds powers the target off (a
+// machine crash) before the fencer hears of it — even if the fencer itself
+// died meanwhile: the device does not know.
+func (s *Sim) fence(i int, a node.Action) {
+	n := s.nodes[i]
+	j := s.peerIndex(a.Node)
+	d := s.randDur(50*time.Millisecond, 2*time.Second)
+	fail := s.rng.IntN(5) == 0
+	s.res.Coverage["fence"]++
+	if t := s.nodes[j]; t.fencing > 0 {
+		s.res.Coverage["fence-race"]++
+	}
+	n.fencing++
+	s.logf("%s fences %s (done in %v, fails %v)", n.name, a.Node, d, fail)
+	gen := n.gen
+	s.push(&event{at: s.now + d, kind: evFault, fault: func() {
+		if n.gen == gen {
+			n.fencing--
+		}
+		out := ownership.Outcome{}
+		if fail {
+			out.Err = "injected fence failure"
+			s.res.Coverage["fence-failed"]++
+		} else if t := s.nodes[j]; t.up {
+			s.logf("%s is powered off by %s's fence", t.name, n.name)
+			t.offUntil = s.now + s.randDur(10*time.Second, 20*time.Second)
+			s.crash(j, true, true)
+		} else {
+			t.offUntil = s.now + s.randDur(10*time.Second, 20*time.Second)
+			// Its agent is already gone (its restart is under way), but
+			// what it left running goes with the power.
+			s.logf("%s (agent down) is powered off by %s's fence", t.name, n.name)
+			t.active, t.running, t.stopFailed = map[string]bool{}, map[string]bool{}, map[string]bool{}
+			t.gateEnd = map[string]time.Duration{}
+		}
+		if n.gen != gen || !n.up {
+			return // the fencer is gone: nobody hears the result
+		}
+		e := &event{kind: evOpDone, node: i, gen: gen, action: a, out: out}
+		if n.paused {
+			n.held = append(n.held, e)
+			return
+		}
+		s.result(e)
+	}})
 }
 
 // classifyTake counts takeovers (the peer was dead) and hand-offs (the peer

@@ -16,6 +16,7 @@ var (
 	seedsFlag    = flag.Int("seeds", 2000, "seeds 1..N for the default profile")
 	fastFlag     = flag.Int("fastseeds", 100, "seeds 1..N for the fast profile")
 	durFlag      = flag.Duration("simtime", 60*time.Second, "simulated time per seed")
+	fencingFlag  = flag.Int("fencingseeds", 1000, "seeds 1..N for two_node with fencing")
 	majorityFlag = flag.Int("majorityseeds", 2000, "seeds 1..N over the majority layouts, seed i on layout i mod 3")
 	layoutFlag   = flag.String("layout", "two_node", "layout for -seed: two_node, two_plus_witness, three, five")
 )
@@ -92,7 +93,7 @@ func runSeeds(t *testing.T, seeds []uint64, p Profile, opt Options) Coverage {
 func reportCoverage(t *testing.T, cov Coverage, required []string) {
 	t.Helper()
 	var b strings.Builder
-	for _, c := range slices.Concat(Classes, MajorityClasses) {
+	for _, c := range slices.Concat(Classes, MajorityClasses, FencingClasses) {
 		fmt.Fprintf(&b, "  %-36s %d\n", c, cov[c])
 	}
 	t.Logf("fault coverage:\n%s", b.String())
@@ -159,6 +160,21 @@ func TestSimFast(t *testing.T) {
 	}
 	cov := runSeeds(t, seedRange(*fastFlag), FastProfile, Options{Duration: 10 * time.Second})
 	reportCoverage(t, cov, []string{"partition-symmetric", "crash-machine", "pause", "takeover"})
+}
+
+// two_node with fencing: S2 for every resource, floating IPs and services,
+// frozen agents and failed stops included — no takeover before the other
+// node is off. Fences take 50 ms–2 s and fail one time in five.
+func TestSimFencing(t *testing.T) {
+	if *seedFlag != 0 {
+		t.Skip("replaying one seed: use -layout=two_node_fencing with TestSim")
+	}
+	n := *fencingFlag
+	if testing.Short() {
+		n = 100
+	}
+	cov := runSeeds(t, seedRange(n), DefaultProfile, Options{Duration: *durFlag, Layout: TwoNodeFencing})
+	reportCoverage(t, cov, []string{"fence", "fence-failed", "fence-race", "partition-symmetric", "crash-agent-state-kept", "pause", "stop-failure", "takeover"})
 }
 
 // The simulator must be able to fail: two_node promises no S2, so checking

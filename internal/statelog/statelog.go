@@ -42,7 +42,12 @@ type Pair struct {
 	self    string
 	clock   uint64
 	entries map[string]Entry
+	version uint64 // bumped at every change: readers cache what they derive
 }
+
+// Version changes whenever an entry does: what is derived from the log
+// at one version holds until the next.
+func (p *Pair) Version() uint64 { return p.version }
 
 // NewPair returns an empty log written to as node self.
 func NewPair(self string) *Pair {
@@ -67,6 +72,7 @@ func (p *Pair) Entry(key string) (Entry, bool) {
 // Set implements Log.
 func (p *Pair) Set(key, value string) Entry {
 	p.clock++
+	p.version++
 	e := Entry{Key: key, Value: value, Epoch: p.clock, Node: p.self}
 	p.entries[key] = e
 	return e
@@ -93,6 +99,7 @@ func (p *Pair) Merge(in []Entry) []string {
 			continue
 		}
 		p.entries[e.Key] = e
+		p.version++
 		if !ok || old.Value != e.Value {
 			changed = append(changed, e.Key)
 		}

@@ -1,0 +1,107 @@
+package node
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"tandem/internal/config"
+)
+
+// fencingModel is two_node with fencing, the survivor of a split waiting
+// delay unless it runs the group.
+func fencingModel(delay time.Duration) *config.Model {
+	m := testModel(100, 50)
+	m.Fencing = config.Fencing{Enabled: true, Timeout: 5 * time.Second, Delay: delay}
+	return m
+}
+
+// The active node's agent dies, its resources still up: the survivor
+// fences it (after the delay, since it runs nothing) and only then takes
+// over; never both running anything (S2 for services too).
+func TestFencingBeforeTakeover(t *testing.T) {
+	p := newPair(t, fencingModel(time.Second))
+	p.strict = true
+	p.run(5 * time.Second)
+	p.expect("svc", "a")
+	p.crash("a", false) // the agent only: vip and svc keep running on a
+	p.run(5 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	fenced, started := p.logIndex("b: fence powers a off"), p.logIndex("b: start vip")
+	if fenced < 0 || started < fenced {
+		t.Fatalf("b started vip at %d, fenced a at %d: the takeover must wait for the fence\n%s", started, fenced, p.tail())
+	}
+	if !strings.Contains(strings.Join(p.events, "\n"), "b node_fenced a") {
+		t.Fatalf("no node_fenced event:\n%s", strings.Join(p.events, "\n"))
+	}
+}
+
+// A fence that keeps failing blocks the takeover and says so; the
+// operator's fence confirm releases it.
+func TestFencingFailsUntilConfirmed(t *testing.T) {
+	p := newPair(t, fencingModel(0))
+	p.strict = true
+	p.run(5 * time.Second)
+	p.fenceFails = true
+	p.crash("a", true) // the machine is gone, but b cannot prove it
+	p.run(12 * time.Second)
+	if p.logged("b: start vip") {
+		t.Fatalf("b took over without a fence:\n%s", p.tail())
+	}
+	if n := strings.Count(strings.Join(p.events, "\n"), "b fence_failed a"); n < 2 {
+		t.Fatalf("%d fence_failed events, want retries", n)
+	}
+	w := strings.Join(p.nodes["b"].Status().Warnings, "\n")
+	if !strings.Contains(w, "a must be fenced before any group is taken over") || !strings.Contains(w, "tandem fence confirm a --yes-node-is-off") {
+		t.Fatalf("status does not say why nothing moves:\n%s", w)
+	}
+	p.admin("b", Admin{Op: AdminFenceConfirm, Node: "a"})
+	p.run(3 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+}
+
+// A split between the nodes: both try to fence; the one not running the
+// group waits the delay, so the active node wins and the service stays.
+func TestFenceRaceActiveNodeWins(t *testing.T) {
+	p := newPair(t, fencingModel(2*time.Second))
+	p.strict = true
+	p.run(5 * time.Second)
+	p.expect("svc", "a")
+	p.cut = true
+	p.run(5 * time.Second)
+	if !p.down["b"] || p.down["a"] {
+		t.Fatalf("after the race: a down %v, b down %v; want b fenced by a\n%s", p.down["a"], p.down["b"], p.tail())
+	}
+	p.expect("vip", "a")
+	p.expect("svc", "a")
+	if p.logged("b: start") && p.logged("b: start vip") {
+		t.Fatalf("b started the group during the split:\n%s", p.tail())
+	}
+}
+
+// A stop that failed blocks the group; with fencing the peer fences that
+// node, which clears the block, and takes the group over.
+func TestFencingClearsFailedStop(t *testing.T) {
+	p := newPair(t, fencingModel(0))
+	p.strict = true
+	p.run(5 * time.Second)
+	p.stopFailOn = map[string]string{"svc": "a"}
+	p.admin("b", Admin{Op: AdminMove, Resource: "voice", Node: "b"})
+	p.run(6 * time.Second)
+	if p.logIndex("b: fence powers a off") < 0 {
+		t.Fatalf("b did not fence a after its stop failed:\n%s", p.tail())
+	}
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+}
+
+func TestCheckAdminFenceConfirm(t *testing.T) {
+	if err := CheckAdmin(testModel(100, 50), Admin{Op: AdminFenceConfirm, Node: "a"}); err == nil || !strings.Contains(err.Error(), "fencing is not enabled") {
+		t.Fatalf("fence-confirm without fencing: %v", err)
+	}
+	if err := CheckAdmin(fencingModel(0), Admin{Op: AdminFenceConfirm, Node: "c"}); err == nil {
+		t.Fatal("fence-confirm of an unknown node accepted")
+	}
+}

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"tandem/internal/lab"
+)
+
+// Issue 7, two_node with fencing, in namespaces. The fence device is the
+// lab's power switch (an exec device: it downs every link of the node's
+// namespace and kills every process in it); OpenIPMI's ipmi_sim as a BMC
+// is not wired in yet. The echo service is an LSB one, detached from its
+// agent: it keeps answering after the agent dies, so without fencing the
+// survivor would run it next to it.
+
+func fencingSpec(prefix string) lab.Spec {
+	s := defaultSpec(prefix)
+	s.LSBEcho, s.Fence, s.FenceDelay = true, true, 2*time.Second
+	return s
+}
+
+// The active node's agent is killed; the node, its address and its service
+// stay up. The survivor fences it (after the delay: it runs nothing) and
+// starts the group only once the power switch has confirmed it off.
+func TestFencingBeforeTakeover(t *testing.T) {
+	e := start(t, fencingSpec("te2fence"))
+	e.serving("a")
+	killed := time.Now()
+	if err := e.cl.Kill("a"); err != nil {
+		t.Fatal(err)
+	}
+	took := e.waitAnswering("b")
+	fenced := e.cl.FencedAt("a")
+	if fenced.IsZero() {
+		t.Fatal("b answers, but a was never fenced")
+	}
+	first, ok := e.firstAnswer("b", killed)
+	if !ok {
+		t.Fatal("no first answer from b recorded")
+	}
+	if at := killed.Add(first); at.Before(fenced) {
+		t.Fatalf("b answered %v before a was fenced", fenced.Sub(at))
+	}
+	t.Logf("a's agent killed; a fenced %v later (deadtime 1 s + delay 2 s), b answers %v after the kill (waited %v)",
+		fenced.Sub(killed).Round(time.Millisecond), first.Round(time.Millisecond), took.Round(time.Millisecond))
+	e.waitActive("b")
+	e.logOutages()
+	e.noDoubleAnswers()
+}
+
+// A fence device that fails: no takeover, the status says why, and the
+// operator's fence confirm releases it.
+func TestFencingFailsUntilConfirmed(t *testing.T) {
+	e := start(t, fencingSpec("te2fencef"))
+	e.serving("a")
+	if err := e.cl.BreakFencing(true); err != nil {
+		t.Fatal(err)
+	}
+	e.hardFailureNoWait("a")
+	if err := lab.WaitFor(e.ctx, e.deadline, "b reports the failed fence", func() (bool, error) {
+		return strings.Contains(strings.Join(e.status("b").Warnings, "\n"), "a must be fenced before any group is taken over"), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); { // bounded: 3 s, 50 ms apart
+		if has, err := e.cl.HasFloating("b"); err != nil || has {
+			t.Fatalf("b took the address without a fence (%v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := e.logLines("b", "fencing a failed"); n == 0 {
+		t.Fatal("b did not log the failed fence")
+	}
+	confirmed := time.Now()
+	t.Logf("tandem fence confirm a: %s", e.tandem("b", "fence", "confirm", "a", "--yes-node-is-off"))
+	e.waitAnswering("b")
+	t.Logf("b answers %v after the confirm", time.Since(confirmed).Round(time.Millisecond))
+	e.waitActive("b")
+	e.noDoubleAnswers()
+}
+
+// The link between the nodes fails: both fence; b, which runs nothing,
+// waits the delay, so a fences it first and the service stays on a.
+func TestFenceRaceKeepsActiveNode(t *testing.T) {
+	e := start(t, fencingSpec("te2frace"))
+	e.serving("a")
+	cut := time.Now()
+	if err := e.cl.Topo.Block("a", "b", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.WaitFor(e.ctx, e.deadline, "b fenced", func() (bool, error) { return !e.cl.FencedAt("b").IsZero(), nil }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("b fenced %v after the cut", e.cl.FencedAt("b").Sub(cut).Round(time.Millisecond))
+	// Past b's delay: had b survived, it would have fenced a by now.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); { // bounded: 3 s, 50 ms apart
+		if !e.cl.FencedAt("a").IsZero() {
+			t.Fatal("a, the active node, was fenced too")
+		}
+		if n := e.pr.Answering(); n != "a" {
+			t.Fatalf("the service answers from %q after the race, want a", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.logOutages()
+	e.noDoubleAnswers()
+}
+
+// hardFailureNoWait cuts n's link and SIGKILLs its agent.
+func (e *env) hardFailureNoWait(n string) {
+	e.t.Helper()
+	if err := e.cl.Topo.SetLink(n, 0, false); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.cl.Kill(n); err != nil {
+		e.t.Fatal(err)
+	}
+}

@@ -72,7 +72,8 @@ type Agent struct {
 	exec      *executor
 	alerts    *alert.Dispatcher
 	recv      chan packet
-	attrs     chan health.Attr // from the health prober
+	attrs     chan health.Attr      // from the health prober
+	devices   chan node.FenceDevice // from the fence devices' monitors
 	reqs      chan statusReq
 	drops     *dropLog
 	events    *history
@@ -103,7 +104,7 @@ func bootTime() time.Duration {
 func Run(ctx context.Context, o Options) error {
 	m := o.Model
 	a := &Agent{o: o, log: o.Log, bootStart: bootTime(), peers: map[string][]netip.AddrPort{},
-		recv: make(chan packet, 1024), attrs: make(chan health.Attr, 16), reqs: make(chan statusReq), sendErr: map[string]time.Time{}}
+		recv: make(chan packet, 1024), attrs: make(chan health.Attr, 16), devices: make(chan node.FenceDevice, 4), reqs: make(chan statusReq), sendErr: map[string]time.Time{}}
 	var self *config.Node
 	var peerNames []string
 	members := slices.Concat(m.Nodes, m.Witnesses)
@@ -226,6 +227,12 @@ func Run(ctx context.Context, o Options) error {
 		go func() { prober.Run(hctx, a.attrs); close(ran) }()
 		defer func() { stopHealth(); <-ran }()
 	}
+	if !witness && m.Fencing.Enabled {
+		fctx, stopFence := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() { monitorFencing(fctx, m, a.log, a.devices); close(ran) }()
+		defer func() { stopFence(); <-ran }()
+	}
 	for i, c := range a.conns {
 		go a.read(i, c)
 	}
@@ -308,6 +315,9 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 		case at := <-a.attrs:
 			turn()
 			a.core.Step(a.now(), node.Attribute{Name: at.Name, Value: at.Value})
+		case d := <-a.devices:
+			turn()
+			a.core.Step(a.now(), d)
 		case <-a.refusedGates():
 			turn()
 			a.core.Step(a.now(), node.Paused{}) // our gate lapsed under us: the lease is gone

@@ -21,7 +21,7 @@ var EventKinds = []string{
 	"resource_started", "resource_stopped", "resource_failed",
 	"group_moved", "split_brain_healed",
 	"became_active", "became_backup",
-	"node_fenced", "fence_failed",
+	"node_fenced", "fence_failed", "fence_device_failed",
 }
 
 // DefaultAlertTimeout is how long a hook may run before it is killed

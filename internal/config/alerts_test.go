@@ -53,7 +53,7 @@ func TestAlertErrors(t *testing.T) {
 	tests := []struct{ from, to, want string }{
 		{"timeout: 5s", "timeout: 5", `t.yaml:22:5: alerts[1].timeout: "5" is not a duration`},
 		{"timeout: 5s", "timeout: 0s", `alerts[1].timeout: "0s" must be more than 0`},
-		{"[node_down, group_moved]", "[node_down, node_dead]", `t.yaml:18:25: alerts[0].events[1]: "node_dead" is not an event; allowed: node_up, node_down, link_up, link_down, quorum_gained, quorum_lost, resource_started, resource_stopped, resource_failed, group_moved, split_brain_healed, became_active, became_backup, node_fenced, fence_failed`},
+		{"[node_down, group_moved]", "[node_down, node_dead]", `t.yaml:18:25: alerts[0].events[1]: "node_dead" is not an event; allowed: node_up, node_down, link_up, link_down, quorum_gained, quorum_lost, resource_started, resource_stopped, resource_failed, group_moved, split_brain_healed, became_active, became_backup, node_fenced, fence_failed, fence_device_failed`},
 		{"[node_down, group_moved]", "[node_down, node_down]", `alerts[0].events[1]: "node_down" is listed twice`},
 		{"[node_down, group_moved]", "[]", `alerts[0].events: an empty list never runs the hook`},
 		{"path: /etc/tandem/alerts/webhook.sh", "path: alerts/webhook.sh", `t.yaml:17:5: alerts[0].path: "alerts/webhook.sh": allowed: an absolute path`},

@@ -19,6 +19,9 @@ type Fencing struct {
 	Timeout  time.Duration // a whole fence of one node, all levels (stonith-timeout); default 60s
 	Retries  int           // further attempts per device; default 2
 	Delay    time.Duration // the node not running the highest-priority group waits this long before fencing (priority-fencing-delay)
+	// MonitorInterval is how often each device's monitor action runs while
+	// fencing is enabled (default 60s, Pacemaker's; 0 never).
+	MonitorInterval time.Duration
 	Devices  []FenceDevice
 	Topology map[string][][]string // node → levels, each a list of device names; tried in order
 }
@@ -36,7 +39,8 @@ type FenceDevice struct {
 func (v *validator) fencing(r *rawConfig, m *Model) {
 	f := r.Fencing
 	p := "fencing"
-	fe := Fencing{Timeout: v.duration(p+".timeout", f.Timeout, time.Minute, false), Retries: 2, Delay: v.duration(p+".delay", f.Delay, 0, true)}
+	fe := Fencing{Timeout: v.duration(p+".timeout", f.Timeout, time.Minute, false), Retries: 2, Delay: v.duration(p+".delay", f.Delay, 0, true),
+		MonitorInterval: v.duration(p+".monitor_interval", f.Monitor, time.Minute, true)}
 	if f.Retries != nil {
 		if *f.Retries < 0 {
 			v.errf(p+".retries", "%d: allowed: 0 or more further attempts per device", *f.Retries)

@@ -90,6 +90,7 @@ type rawFencing struct {
 	Timeout  string                `yaml:"timeout"`
 	Retries  *int                  `yaml:"retries"`
 	Delay    string                `yaml:"delay"`
+	Monitor  string                `yaml:"monitor_interval"`
 	Devices  []rawFenceDevice      `yaml:"devices"`
 	Topology map[string][][]string `yaml:"topology"`
 }

@@ -73,6 +73,14 @@ func runRetried(ctx context.Context, d Device, action, plug string, retries int)
 	return err
 }
 
+// DeviceFor is the Device of a configured fence device.
+func DeviceFor(d config.FenceDevice, log *slog.Logger) Device {
+	if d.Agent != "" {
+		return &Agent{DeviceName: d.Name, Path: d.Agent, Params: d.Params, Log: log}
+	}
+	return &Command{DeviceName: d.Name, Argv: []string{"sh", "-c", d.Command}}
+}
+
 // PlanFor is how m's fencing fences node: its topology levels (without a
 // topology, each of its devices a level of its own, in order), each device
 // with the node's plug, and m's retries and timeout.
@@ -86,11 +94,7 @@ func PlanFor(m *config.Model, node string, log *slog.Logger) Plan {
 				if d.Name != name {
 					continue
 				}
-				if d.Agent != "" {
-					l.Devices = append(l.Devices, &Agent{DeviceName: d.Name, Path: d.Agent, Params: d.Params, Log: log})
-				} else {
-					l.Devices = append(l.Devices, &Command{DeviceName: d.Name, Argv: []string{"sh", "-c", d.Command}})
-				}
+				l.Devices = append(l.Devices, DeviceFor(d, log))
 				plug := d.Plugs[node]
 				if plug == "" && d.Command != "" {
 					plug = node // an exec device is told which node in TANDEM_FENCE_NODE

@@ -211,7 +211,7 @@ groups: [{name: service, members: [vip, echo]}]
 		if err := os.WriteFile(script, []byte(powerOffScript(c.Dir, s.Prefix)), 0o755); err != nil {
 			return fmt.Errorf("lab: %w", err)
 		}
-		fmt.Fprintf(&b, "fencing:\n  enabled: true\n  delay: %s\n  timeout: 10s\n  retries: 0\n  devices:\n    - {name: power, exec: %s, nodes: [%s]}\n",
+		fmt.Fprintf(&b, "fencing:\n  enabled: true\n  delay: %s\n  timeout: 10s\n  retries: 0\n  monitor_interval: 1s\n  devices:\n    - {name: power, exec: %s, nodes: [%s]}\n",
 			s.FenceDelay, script, strings.Join(s.Nodes, ", "))
 	}
 	if s.MigrationThreshold > 0 {

@@ -23,10 +23,11 @@ const (
 	ResourceFailed   EventKind = "resource_failed" // a start, stop or monitor failed (Detail)
 	GroupMoved       EventKind = "group_moved"     // now running here, last seen on Peer
 	SplitBrainHealed EventKind = "split_brain_healed"
-	BecameActive     EventKind = "became_active" // every member of Group runs here
-	BecameBackup     EventKind = "became_backup" // Group no longer runs here
-	NodeFenced       EventKind = "node_fenced"   // Peer was powered off (or confirmed off by the operator)
-	FenceFailed      EventKind = "fence_failed"  // fencing Peer failed (Detail); its groups wait
+	BecameActive     EventKind = "became_active"       // every member of Group runs here
+	BecameBackup     EventKind = "became_backup"       // Group no longer runs here
+	NodeFenced       EventKind = "node_fenced"         // Peer was powered off (or confirmed off by the operator)
+	FenceFailed      EventKind = "fence_failed"        // fencing Peer failed (Detail); its groups wait
+	FenceDeviceBad   EventKind = "fence_device_failed" // a fence device failed its monitor (Detail)
 )
 
 // Event is one transition, raised on the node where it is seen. Events are

@@ -207,3 +207,36 @@ func (n *Node) fenceWarnings() []string {
 	}
 	return out
 }
+
+// FenceDevice is the outcome of a fence device's periodic monitor (the
+// agent runs it every fencing.monitor_interval): Err "" when it answered.
+type FenceDevice struct{ Name, Err string }
+
+func (FenceDevice) input() {}
+
+// fenceDevice records a device's monitor: a failure is logged and raised
+// once, until the device answers again.
+func (n *Node) fenceDevice(d FenceDevice) {
+	old, known := n.devErr[d.Name]
+	n.devErr[d.Name] = d.Err
+	switch {
+	case d.Err != "" && old != d.Err:
+		n.logf(slog.LevelError, "fence device "+d.Name+" failed its monitor: a fence through it would fail too", "device", d.Name, "err", d.Err)
+		if old == "" {
+			n.event(Event{Kind: FenceDeviceBad, Detail: d.Name + ": " + d.Err})
+		}
+	case d.Err == "" && known && old != "":
+		n.logf(slog.LevelInfo, "fence device "+d.Name+" answers its monitor again", "device", d.Name)
+	}
+}
+
+// deviceWarnings are status's lines for devices failing their monitor.
+func (n *Node) deviceWarnings() []string {
+	var out []string
+	for _, d := range n.m.Fencing.Devices {
+		if err := n.devErr[d.Name]; err != "" {
+			out = append(out, fmt.Sprintf("fence device %s fails its monitor: %s", d.Name, err))
+		}
+	}
+	return out
+}

@@ -105,3 +105,27 @@ func TestCheckAdminFenceConfirm(t *testing.T) {
 		t.Fatal("fence-confirm of an unknown node accepted")
 	}
 }
+
+// A device failing its monitor shows in status and raises one event until
+// it answers again.
+func TestFenceDeviceMonitor(t *testing.T) {
+	m := fencingModel(0)
+	m.Fencing.Devices = []config.FenceDevice{{Name: "ipmi-a", Nodes: []string{"a"}}}
+	p := newPair(t, m)
+	b := p.nodes["b"]
+	for range 3 {
+		b.Step(p.now, FenceDevice{Name: "ipmi-a", Err: "ipmi-a monitor: fence failed: exit 1: Unable to connect"})
+		p.drain("b")
+	}
+	if n := strings.Count(strings.Join(p.events, "\n"), "b fence_device_failed"); n != 1 {
+		t.Fatalf("%d fence_device_failed events for one failing device, want 1", n)
+	}
+	if w := strings.Join(b.Status().Warnings, "\n"); !strings.Contains(w, "fence device ipmi-a fails its monitor: ipmi-a monitor: fence failed: exit 1") {
+		t.Fatalf("status warnings:\n%s", w)
+	}
+	b.Step(p.now, FenceDevice{Name: "ipmi-a"})
+	p.drain("b")
+	if w := strings.Join(b.Status().Warnings, "\n"); strings.Contains(w, "fence device") || !p.logged("b: fence device ipmi-a answers its monitor again") {
+		t.Fatalf("after the device answered again: warnings %q", w)
+	}
+}

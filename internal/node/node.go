@@ -212,7 +212,8 @@ type Node struct {
 	lastHeld  map[string]string // group → the node last seen holding it (for maintenance)
 	clones    map[string]string // cloned group → its clone: runs wherever placed, not exclusive
 	fences    map[string]*fenceState
-	limitsAt  [2]uint64 // state versions (log, committed) the member limits were computed at
+	devErr    map[string]string // fence device → its last monitor's error ("" fine)
+	limitsAt  [2]uint64         // state versions (log, committed) the member limits were computed at
 	limitsSet bool
 
 	rd Ready
@@ -235,6 +236,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		lastHeld:  map[string]string{},
 		clones:    map[string]string{},
 		fences:    map[string]*fenceState{},
+		devErr:    map[string]string{},
 		ev:        eventState{active: map[string]bool{}, holder: map[string]string{}, lostAt: map[string]time.Duration{}},
 	}
 	var mcfg membership.Config
@@ -348,6 +350,8 @@ func (n *Node) Step(now time.Duration, in Input) {
 		}
 	case Attribute:
 		n.setAttribute(in)
+	case FenceDevice:
+		n.fenceDevice(in)
 	case Paused:
 		if n.mj != nil {
 			n.logf(slog.LevelWarn, "this agent was paused longer than δ: its own lease is void")

@@ -145,6 +145,7 @@ func (n *Node) Status() status.Status {
 		st.Warnings = append(st.Warnings, "blocked: "+h)
 	}
 	st.Warnings = append(st.Warnings, n.fenceWarnings()...)
+	st.Warnings = append(st.Warnings, n.deviceWarnings()...)
 	// Resources and groups.
 	v := n.view()
 	for _, g := range n.groups {

@@ -58,6 +58,12 @@ func TestFencingFailsUntilConfirmed(t *testing.T) {
 	if err := e.cl.BreakFencing(true); err != nil {
 		t.Fatal(err)
 	}
+	// The devices' monitor (every second here) notices before any fence.
+	if err := lab.WaitFor(e.ctx, e.deadline, "a's status shows the broken device", func() (bool, error) {
+		return strings.Contains(strings.Join(e.status("a").Warnings, "\n"), "fence device power fails its monitor"), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	e.hardFailureNoWait("a")
 	if err := lab.WaitFor(e.ctx, e.deadline, "b reports the failed fence", func() (bool, error) {
 		return strings.Contains(strings.Join(e.status("b").Warnings, "\n"), "a must be fenced before any group is taken over"), nil

@@ -15,15 +15,15 @@ const FenceAgentDir = "/usr/sbin"
 // Enabled, a two_node cluster fences a peer before taking over from it;
 // majority mode refuses Enabled so far.
 type Fencing struct {
-	Enabled  bool
-	Timeout  time.Duration // a whole fence of one node, all levels (stonith-timeout); default 60s
-	Retries  int           // further attempts per device; default 2
-	Delay    time.Duration // the node not running the highest-priority group waits this long before fencing (priority-fencing-delay)
+	Enabled bool
+	Timeout time.Duration // a whole fence of one node, all levels (stonith-timeout); default 60s
+	Retries int           // further attempts per device; default 2
+	Delay   time.Duration // the node not running the highest-priority group waits this long before fencing (priority-fencing-delay)
 	// MonitorInterval is how often each device's monitor action runs while
 	// fencing is enabled (default 60s, Pacemaker's; 0 never).
 	MonitorInterval time.Duration
-	Devices  []FenceDevice
-	Topology map[string][][]string // node → levels, each a list of device names; tried in order
+	Devices         []FenceDevice
+	Topology        map[string][][]string // node → levels, each a list of device names; tried in order
 }
 
 // FenceDevice is one device: a fence agent or a command.

@@ -27,6 +27,7 @@ import (
 	"tandem/internal/resource"
 	"tandem/internal/schedule"
 	"tandem/internal/status"
+	"tandem/internal/watchdog"
 	"tandem/internal/wire"
 
 	"golang.org/x/sys/unix"
@@ -74,6 +75,8 @@ type Agent struct {
 	recv      chan packet
 	attrs     chan health.Attr      // from the health prober
 	devices   chan node.FenceDevice // from the fence devices' monitors
+	watchdog  *watchdog.Device      // petted while the core allows; nil without one
+	petHeld   bool                  // the core last said not to pet
 	reqs      chan statusReq
 	drops     *dropLog
 	events    *history
@@ -240,6 +243,18 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if m.Watchdog.Device != "" {
+		if a.watchdog, err = watchdog.Open(m.Watchdog.Device, m.Watchdog.Timeout); err != nil {
+			return err
+		}
+		defer func() {
+			// A graceful stop disarms it; an agent that dies leaves it armed.
+			if err := a.watchdog.Close(); err != nil {
+				a.log.Warn("watchdog", "err", err)
+			}
+		}()
+		a.log.Info("watchdog armed: the machine resets if the agent stops petting it", "device", m.Watchdog.Device, "timeout", m.Watchdog.Timeout, "set", a.watchdog.Timeout() > 0)
+	}
 	a.log.Info("agent up", "node", o.Self, "cluster", m.Cluster, "incarnation", inc, "links", len(a.conns),
 		"config_hash", fmt.Sprintf("%016x", m.Hash), "socket", o.Socket)
 	a.notify = newNotifier(a.log)
@@ -361,7 +376,30 @@ func (a *Agent) loop(ctx context.Context, st *stateDir) error {
 		}
 		lastTurn = a.now()
 		a.notify.watchdog(time.Now())
+		a.pet()
 		nextWake()
+	}
+}
+
+// pet pets the hardware watchdog when the core allows it (MayPet): a node
+// that keeps resources without a lease, or whose loop stops, is reset.
+func (a *Agent) pet() {
+	if a.watchdog == nil {
+		return
+	}
+	if !a.core.MayPet() {
+		if !a.petHeld {
+			a.petHeld = true
+			a.log.Error("watchdog no longer petted: resources still run here without a lease; the hardware resets this machine unless they stop in time")
+		}
+		return
+	}
+	if a.petHeld {
+		a.petHeld = false
+		a.log.Info("watchdog petted again")
+	}
+	if err := a.watchdog.Pet(); err != nil {
+		a.log.Error("watchdog", "err", err)
 	}
 }
 

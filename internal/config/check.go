@@ -235,6 +235,13 @@ func Check(m *Model) Report {
 			vips = append(vips, res.IP.Address.Addr().String())
 		}
 	}
+	if w := m.Watchdog; w.Device != "" {
+		when := "every loop turn (a frozen agent stops petting it)"
+		if m.Quorum.Mode == ModeMajority {
+			when = "while its lease holds or nothing runs on the node (a node that keeps a group past its lease, or freezes, is reset)"
+		}
+		add("watchdog: %s resets the machine %v after the last pet; the agent pets it %s", w.Device, w.Timeout, when)
+	}
 	if m.Quorum.Mode == "two_node" && m.Fencing.Enabled {
 		add("fencing: a peer that dies without a bye, is not heard by initdead, or has a failed stop is fenced before any takeover; the node not running %s waits %v first", firstGroup(m), m.Fencing.Delay)
 	} else if m.Quorum.Mode == "two_node" && len(vips) > 0 {

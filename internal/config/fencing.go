@@ -195,3 +195,34 @@ func sortedLevelKeys(m map[string][][]string) []string {
 	slices.Sort(ks)
 	return ks
 }
+
+// Watchdog is self-fencing by a hardware watchdog (SBD's diskless idea):
+// the agent pets Device only while it may run resources, so a node that
+// keeps them without a lease, or whose agent freezes, is reset.
+type Watchdog struct {
+	Device  string        // "" for none
+	Timeout time.Duration // the hardware resets this long after the last pet (default 5s)
+}
+
+type rawWatchdog struct {
+	Device  string `yaml:"device"`
+	Timeout string `yaml:"timeout"`
+}
+
+func (v *validator) watchdog(r *rawConfig, m *Model) {
+	w := r.Watchdog
+	if w.Device == "" {
+		if w.Timeout != "" {
+			v.errf("watchdog.device", "required with watchdog.timeout: the watchdog device, e.g. /dev/watchdog")
+		}
+		return
+	}
+	if !filepath.IsAbs(w.Device) {
+		v.errf("watchdog.device", "%q: want an absolute path, e.g. /dev/watchdog", w.Device)
+	}
+	m.Watchdog = Watchdog{Device: w.Device, Timeout: v.duration("watchdog.timeout", w.Timeout, 5*time.Second, false)}
+	// The agent pets once per loop turn, at least every keepalive.
+	if t := m.Watchdog.Timeout; t > 0 && t < time.Second {
+		v.errf("watchdog.timeout", "%v: at least 1s (watchdog drivers count whole seconds)", t)
+	}
+}

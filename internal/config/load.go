@@ -59,6 +59,7 @@ type rawConfig struct {
 	Timing      rawTiming       `yaml:"timing"`
 	Quorum      rawQuorum       `yaml:"quorum"`
 	Fencing     rawFencing      `yaml:"fencing"`
+	Watchdog    rawWatchdog     `yaml:"watchdog"`
 	Witnesses   []rawWitness    `yaml:"witnesses"`
 	Nodes       []rawNode       `yaml:"nodes"`
 	Resources   []rawResource   `yaml:"resources"`

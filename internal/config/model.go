@@ -42,10 +42,11 @@ type Model struct {
 	Clones      []Clone      // placement.go
 	Defaults    Defaults
 	Metrics     Metrics
-	Fencing     Fencing // fence devices (fencing.go); checked, not yet used by the core
-	Health      Health  // node attributes from links and ping targets (health.go)
-	Alerts      []Alert // hooks run on events, as written (alerts.go)
-	Hash        uint64  // first 8 bytes of SHA-256 of the file's bytes; peers compare it
+	Fencing     Fencing  // fence devices (fencing.go)
+	Watchdog    Watchdog // watchdog self-fencing (fencing.go)
+	Health      Health   // node attributes from links and ping targets (health.go)
+	Alerts      []Alert  // hooks run on events, as written (alerts.go)
+	Hash        uint64   // first 8 bytes of SHA-256 of the file's bytes; peers compare it
 
 	// idx is where each field is written: ErrorAt locates later checks.
 	idx *posIndex

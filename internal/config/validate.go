@@ -92,6 +92,7 @@ func (v *validator) model(r *rawConfig) *Model {
 	v.health(r, m)
 	v.alerts(r, m)
 	v.fencing(r, m)
+	v.watchdog(r, m)
 	return m
 }
 

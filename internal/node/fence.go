@@ -240,3 +240,21 @@ func (n *Node) deviceWarnings() []string {
 	}
 	return out
 }
+
+// MayPet reports whether the agent may pet its watchdog now (watchdog
+// self-fencing, SBD's diskless idea). In majority mode: while the lease
+// holds, while maintenance leaves resources alone, or once nothing runs
+// here — so a node that keeps a group past its lease (a stop that hangs or
+// fails) is reset by the hardware a watchdog timeout later. A frozen agent
+// pets nothing in any mode: in two_node that is what the watchdog covers.
+func (n *Node) MayPet() bool {
+	if n.mj == nil || n.mj.witness || n.leaseValid() || n.inMaintenance(n.self) || n.holdGates() {
+		return true
+	}
+	for _, g := range n.groups {
+		if g.Active() {
+			return false
+		}
+	}
+	return true
+}

@@ -129,3 +129,41 @@ func TestFenceDeviceMonitor(t *testing.T) {
 		t.Fatalf("after the device answered again: warnings %q", w)
 	}
 }
+
+// Majority mode: a node that loses its lease stops petting its watchdog
+// while a group still runs there; once the stops are done it pets again —
+// unless a stop fails, and the hardware resets it.
+func TestMayPetWatchdog(t *testing.T) {
+	for _, stopFails := range []bool{false, true} {
+		p := newMajorityPair(t)
+		p.run(6 * time.Second)
+		p.expect("svc", "a")
+		a := p.nodes["a"]
+		if !a.MayPet() {
+			t.Fatal("a holds its lease but may not pet")
+		}
+		if stopFails {
+			p.stopFailOn = map[string]string{"svc": "a"}
+		}
+		p.cutBetween("a", "b")
+		p.cutBetween("a", "w")
+		lost := false
+		for range 3000 { // bounded: 3 s of 1 ms steps
+			p.run(time.Millisecond)
+			if a.LeaseEnd() <= p.now {
+				lost = true
+				break
+			}
+		}
+		if !lost {
+			t.Fatal("a kept its lease while cut off")
+		}
+		if a.MayPet() {
+			t.Fatalf("stop fails %v: a pets its watchdog without a lease while voice still runs", stopFails)
+		}
+		p.run(time.Second)
+		if a.MayPet() == stopFails {
+			t.Fatalf("stop fails %v: a may pet %v a second after losing its lease", stopFails, a.MayPet())
+		}
+	}
+}

@@ -6,12 +6,14 @@
 # sip-tester, SIPp, as the SIP server the sip agent's tests ping;
 # pacemaker-cli-utils and pacemaker for crm_simulate, which the scheduler's
 # differential test compares placements with; fence-agents for the fence
-# package's tests with fence_dummy; systemd-container for the systemd agent's
-# test, which boots systemd in systemd-nspawn)
+# package's tests with fence_dummy, and with fence_ipmilan against openipmi's
+# ipmi_sim (a simulated BMC per node in the end-to-end tests; ipmitool shows
+# its power state); systemd-container for the systemd agent's test, which
+# boots systemd in systemd-nspawn)
 # (run as root). Safe to run again: it only installs what is missing.
 set -euo pipefail
 need=()
-for pair in ip:iproute2 keepalived:keepalived nft:nftables systemd-analyze:systemd /usr/lib/ocf/resource.d/heartbeat/Dummy:resource-agents sipp:sip-tester crm_simulate:pacemaker-cli-utils /usr/sbin/pacemakerd:pacemaker /usr/sbin/fence_dummy:fence-agents systemd-nspawn:systemd-container; do
+for pair in ip:iproute2 keepalived:keepalived nft:nftables systemd-analyze:systemd /usr/lib/ocf/resource.d/heartbeat/Dummy:resource-agents sipp:sip-tester crm_simulate:pacemaker-cli-utils /usr/sbin/pacemakerd:pacemaker /usr/sbin/fence_dummy:fence-agents ipmi_sim:openipmi ipmitool:ipmitool systemd-nspawn:systemd-container; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -61,7 +61,11 @@ type Spec struct {
 	// FenceDelay is fencing.delay.
 	Fence      bool
 	FenceDelay time.Duration
-	Log        io.Writer // agents' logs; nil discards
+	// IPMI makes Fence use Debian's fence_ipmilan against a simulated BMC
+	// per node: OpenIPMI's ipmi_sim in the observer's namespace, whose
+	// chassis power off does what the power switch does.
+	IPMI bool
+	Log  io.Writer // agents' logs; nil discards
 }
 
 // Floating is the floating address the cluster moves, and EchoPort the service's port.
@@ -116,6 +120,12 @@ func Start(ctx context.Context, s Spec) (*Cluster, error) {
 	if err := c.writeFiles(); err != nil {
 		c.Close()
 		return nil, err
+	}
+	if s.Fence && s.IPMI {
+		if err := c.startBMCs(); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	for _, n := range append(slices.Clone(s.Nodes), s.Witnesses...) {
 		if err := c.StartAgent(n); err != nil {
@@ -211,8 +221,16 @@ groups: [{name: service, members: [vip, echo]}]
 		if err := os.WriteFile(script, []byte(powerOffScript(c.Dir, s.Prefix)), 0o755); err != nil {
 			return fmt.Errorf("lab: %w", err)
 		}
-		fmt.Fprintf(&b, "fencing:\n  enabled: true\n  delay: %s\n  timeout: 10s\n  retries: 0\n  monitor_interval: 1s\n  devices:\n    - {name: power, exec: %s, nodes: [%s]}\n",
-			s.FenceDelay, script, strings.Join(s.Nodes, ", "))
+		fmt.Fprintf(&b, "fencing:\n  enabled: true\n  delay: %s\n  timeout: 10s\n  retries: 0\n  monitor_interval: 1s\n  devices:\n", s.FenceDelay)
+		if !s.IPMI {
+			fmt.Fprintf(&b, "    - {name: power, exec: %s, nodes: [%s]}\n", script, strings.Join(s.Nodes, ", "))
+		}
+		for i, n := range s.Nodes {
+			if s.IPMI {
+				fmt.Fprintf(&b, "    - {name: bmc-%s, agent: fence_ipmilan, nodes: [%s], params: {ip: %s, ipport: %d, username: admin, password: %s}}\n",
+					n, n, c.Topo.ObserverAddr(), BMCPort(i), bmcPassword)
+			}
+		}
 	}
 	if s.MigrationThreshold > 0 {
 		fmt.Fprintf(&b, "defaults: {stickiness: %d, migration_threshold: %d}\n", s.Stickiness, s.MigrationThreshold)
@@ -534,4 +552,70 @@ func (c *Cluster) BreakFencing(broken bool) error {
 		return os.Remove(p)
 	}
 	return os.WriteFile(p, nil, 0o600)
+}
+
+// bmcPassword is the simulated BMCs' admin password (lab only).
+const bmcPassword = "lab-bmc"
+
+// BMCPort is the UDP port of node i's simulated BMC on the observer's address.
+func BMCPort(i int) int { return 9001 + i }
+
+// startBMCs starts an ipmi_sim per node in the observer's namespace. Its
+// chassis control is the lab's power switch: power off runs the switch's
+// "off" for the node, power status reads whether it ran.
+func (c *Cluster) startBMCs() error {
+	for i, n := range c.Spec.Nodes {
+		dir := filepath.Join(c.Dir, "bmc-"+n)
+		if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		chassis := fmt.Sprintf(`#!/bin/sh
+# ipmi_sim's chassis_control: "get power" prints power:0|1, "set power 0|1".
+[ -e %[1]q/fence-fails ] && exit 1
+case "$1" in
+get) if [ -e %[1]q/fenced-%[2]s ]; then echo power:0; else echo power:1; fi ;;
+set) [ "$2" = power ] && [ "$3" = 0 ] && TANDEM_FENCE_ACTION=off TANDEM_FENCE_NODE=%[2]s %[1]q/poweroff ;;
+esac
+exit 0
+`, c.Dir, n)
+		lan := fmt.Sprintf(`name "bmc%[1]s"
+set_working_mc 0x20
+  startlan 1
+    addr %[2]s %[3]d
+    priv_limit admin
+    allowed_auths_callback none md2 md5 straight
+    allowed_auths_user none md2 md5 straight
+    allowed_auths_operator none md2 md5 straight
+    allowed_auths_admin none md2 md5 straight
+    guid a123456789abcdefa123456789abcde%[4]d
+  endlan
+  chassis_control "%[5]s/chassis"
+  user 2 true "admin" "%[6]s" admin 10 none md2 md5 straight
+`, n, c.Topo.ObserverAddr(), BMCPort(i), i, dir, bmcPassword)
+		emu := "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n"
+		for name, body := range map[string]string{"chassis": chassis, "lan.conf": lan, "sim.emu": emu} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o700); err != nil {
+				return fmt.Errorf("lab: %w", err)
+			}
+		}
+		cmd := exec.Command("ipmi_sim", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "sim.emu"), "-s", filepath.Join(dir, "state"), "-n")
+		cmd.Stdout, cmd.Stderr = c.Spec.Log, c.Spec.Log
+		if err := c.Topo.Start("obs", cmd); err != nil {
+			return fmt.Errorf("lab: ipmi_sim for %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// BMCPower is what node n's simulated BMC says of its power, through
+// ipmitool from the observer's namespace ("Chassis Power is off").
+func (c *Cluster) BMCPower(n string) (string, error) {
+	i := slices.Index(c.Spec.Nodes, n)
+	var out []byte
+	err := c.Topo.Do("obs", func() (err error) {
+		out, err = exec.Command("ipmitool", "-I", "lan", "-H", c.Topo.ObserverAddr().String(), "-p", fmt.Sprint(BMCPort(i)),
+			"-U", "admin", "-P", bmcPassword, "chassis", "power", "status").CombinedOutput()
+		return err
+	})
+	return strings.TrimSpace(string(out)), err
 }

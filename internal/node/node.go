@@ -196,25 +196,26 @@ type Node struct {
 	probing   int                      // probes outstanding
 	clock     uint64                   // highest claim epoch seen
 
-	leaving   bool
-	done      bool
-	unblocked bool
-	sendNow   bool
-	nextBeat  time.Duration
-	healed    map[string]bool // group → keeper already re-announced for this conflict
-	placement schedule.Result
-	lastInput *schedule.View // the scheduler input last handed to the agent to save
-	holdWhy   string         // why starts are held, for the log on change
-	ev        eventState
-	mj        *majority         // majority mode; nil in two_node
-	attrs     map[string]string // this node's health attributes as its probers last said
-	wall      time.Time         // the wall clock at the last Tick that carried it
-	lastHeld  map[string]string // group → the node last seen holding it (for maintenance)
-	clones    map[string]string // cloned group → its clone: runs wherever placed, not exclusive
-	fences    map[string]*fenceState
-	devErr    map[string]string // fence device → its last monitor's error ("" fine)
-	limitsAt  [2]uint64         // state versions (log, committed) the member limits were computed at
-	limitsSet bool
+	leaving    bool
+	done       bool
+	unblocked  bool
+	sendNow    bool
+	nextBeat   time.Duration
+	healed     map[string]bool // group → keeper already re-announced for this conflict
+	placement  schedule.Result
+	lastInput  *schedule.View // the scheduler input last handed to the agent to save
+	holdWhy    string         // why starts are held, for the log on change
+	ev         eventState
+	mj         *majority         // majority mode; nil in two_node
+	attrs      map[string]string // this node's health attributes as its probers last said
+	attrsKnown bool              // every health attribute has been reported once
+	wall       time.Time         // the wall clock at the last Tick that carried it
+	lastHeld   map[string]string // group → the node last seen holding it (for maintenance)
+	clones     map[string]string // cloned group → its clone: runs wherever placed, not exclusive
+	fences     map[string]*fenceState
+	devErr     map[string]string // fence device → its last monitor's error ("" fine)
+	limitsAt   [2]uint64         // state versions (log, committed) the member limits were computed at
+	limitsSet  bool
 
 	rd Ready
 }
@@ -636,6 +637,21 @@ func (n *Node) setAttribute(a Attribute) {
 	n.logf(slog.LevelInfo, "node attribute "+a.Name+" = "+a.Value, "attribute", a.Name, "value", a.Value)
 }
 
+// attrsPending names a health attribute this node's prober has not
+// reported yet since start ("" when all are known; a witness has none).
+func (n *Node) attrsPending() string {
+	if n.attrsKnown || isWitness(n.m, n.self) {
+		return ""
+	}
+	for _, a := range n.m.HealthAttrs() {
+		if _, ok := n.attrs[a]; !ok {
+			return a
+		}
+	}
+	n.attrsKnown = true // attributes are never forgotten: known for good
+	return ""
+}
+
 // attributes are every node's health attributes, from the state log.
 func (n *Node) attributes() map[string]map[string]string {
 	out := map[string]map[string]string{}
@@ -820,6 +836,9 @@ func peerEpoch(p *peer, group string) uint64 {
 func (n *Node) holds() string {
 	if n.probing > 0 {
 		return "probing resources"
+	}
+	if a := n.attrsPending(); a != "" {
+		return "waiting for the health prober's first " + a
 	}
 	for _, p := range n.peers {
 		state, seen := n.det.State(p.name)
@@ -1169,7 +1188,9 @@ func (n *Node) sendAll(t wire.Type) {
 
 func (n *Node) message(t wire.Type) wire.Message {
 	m := wire.Message{Type: t, ConfigHash: n.m.Hash, SentAt: int64(n.now)}
-	if n.probing > 0 {
+	if n.probing > 0 || n.attrsPending() != "" {
+		// Until its health attributes are known too, a peer placing with
+		// this node's would place without them.
 		m.Flags |= wire.FlagProbing
 	}
 	if n.leaving {

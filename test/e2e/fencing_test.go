@@ -8,17 +8,28 @@ import (
 	"tandem/internal/lab"
 )
 
-// Issue 7, two_node with fencing, in namespaces. The fence device is the
-// lab's power switch (an exec device: it downs every link of the node's
-// namespace and kills every process in it); OpenIPMI's ipmi_sim as a BMC
-// is not wired in yet. The echo service is an LSB one, detached from its
-// agent: it keeps answering after the agent dies, so without fencing the
-// survivor would run it next to it.
+// Issue 7, two_node with fencing, in namespaces. Each node has a BMC:
+// OpenIPMI's ipmi_sim, driven by Debian's real fence_ipmilan; its chassis
+// power off downs every link of the node's namespace and kills every
+// process in it (the lab's power switch). The echo service is an LSB one,
+// detached from its agent: it keeps answering after the agent dies, so
+// without fencing the survivor would run it next to it.
 
 func fencingSpec(prefix string) lab.Spec {
 	s := defaultSpec(prefix)
-	s.LSBEcho, s.Fence, s.FenceDelay = true, true, 2*time.Second
+	s.LSBEcho, s.Fence, s.IPMI, s.FenceDelay = true, true, true, 2*time.Second
 	return s
+}
+
+// bmcSays logs (and returns) what ipmitool reads from n's BMC.
+func (e *env) bmcSays(n string) string {
+	e.t.Helper()
+	out, err := e.cl.BMCPower(n)
+	if err != nil {
+		e.t.Fatalf("ipmitool chassis power status for %s: %v\n%s", n, err, out)
+	}
+	e.t.Logf("ipmitool, %s's BMC: %s", n, out)
+	return out
 }
 
 // The active node's agent is killed; the node, its address and its service
@@ -46,6 +57,9 @@ func TestFencingBeforeTakeover(t *testing.T) {
 	t.Logf("a's agent killed; a fenced %v later (deadtime 1 s + delay 2 s), b answers %v after the kill (waited %v)",
 		fenced.Sub(killed).Round(time.Millisecond), first.Round(time.Millisecond), took.Round(time.Millisecond))
 	e.waitActive("b")
+	if p := e.bmcSays("a"); p != "Chassis Power is off" {
+		t.Fatalf("a's BMC says %q after the fence", p)
+	}
 	e.logOutages()
 	e.noDoubleAnswers()
 }
@@ -60,7 +74,7 @@ func TestFencingFailsUntilConfirmed(t *testing.T) {
 	}
 	// The devices' monitor (every second here) notices before any fence.
 	if err := lab.WaitFor(e.ctx, e.deadline, "a's status shows the broken device", func() (bool, error) {
-		return strings.Contains(strings.Join(e.status("a").Warnings, "\n"), "fence device power fails its monitor"), nil
+		return strings.Contains(strings.Join(e.status("a").Warnings, "\n"), "fence device bmc-b fails its monitor"), nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +114,9 @@ func TestFenceRaceKeepsActiveNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("b fenced %v after the cut", e.cl.FencedAt("b").Sub(cut).Round(time.Millisecond))
+	if p := e.bmcSays("b"); p != "Chassis Power is off" {
+		t.Fatalf("b's BMC says %q after the race", p)
+	}
 	// Past b's delay: had b survived, it would have fenced a by now.
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); { // bounded: 3 s, 50 ms apart
 		if !e.cl.FencedAt("a").IsZero() {

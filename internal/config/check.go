@@ -208,8 +208,20 @@ func Check(m *Model) Report {
 				unsafe = append(unsafe, res.Name)
 			}
 		}
-		if len(unsafe) > 0 {
-			warn("without fencing, S2 (never active on two nodes) covers only %s; %s could outlive a frozen node until its stop timeout", orDash(safe), strings.Join(unsafe, ", "))
+		// A watchdog covers a frozen node's services when it resets the
+		// machine before the DC may reassign: the last pet comes at the
+		// latest at the lease's end, so W + L must fit in every R2 wait.
+		covered := m.Watchdog.Device != ""
+		for _, g := range m.Groups {
+			if wait, _ := m.ReassignWait(g); m.Watchdog.Timeout+t.Lease > wait {
+				covered = false
+			}
+		}
+		switch {
+		case len(unsafe) > 0 && covered:
+			add("watchdog: S2 covers %s too: a frozen node is reset (%v after its last pet, at the latest its lease's end) before any R2 wait ends", strings.Join(unsafe, ", "), m.Watchdog.Timeout)
+		case len(unsafe) > 0:
+			warn("without fencing, S2 (never active on two nodes) covers only %s; %s could outlive a frozen node until its stop timeout (a watchdog with timeout + lease within the R2 wait covers them)", orDash(safe), strings.Join(unsafe, ", "))
 		}
 	}
 	for _, al := range m.Alerts {

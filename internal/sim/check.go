@@ -282,7 +282,7 @@ func (s *Sim) checkS2() {
 					s.fail("S2 (fencing): %s active on %s and %s", r, a.name, b.name)
 					return
 				}
-				if s.opt.Layout.Majority() && !s.frozenOrBlocked(a, r) && !s.frozenOrBlocked(b, r) {
+				if s.opt.Layout.Majority() && (s.opt.Watchdog || !s.frozenOrBlocked(a, r) && !s.frozenOrBlocked(b, r)) {
 					s.fail("S2 (service, R2/R3): %s active on %s and %s", r, a.name, b.name)
 					return
 				}

@@ -43,6 +43,10 @@ type Options struct {
 	// Control plants one deliberate bug: a negative control the checks
 	// must catch. "" for none.
 	Control Control
+	// Watchdog gives every node a hardware watchdog (majority layouts) that
+	// resets the machine 1 s after its agent last petted it: S2 is then
+	// checked for services too, frozen agents and failed stops included.
+	Watchdog bool
 }
 
 // Control is a negative control of docs/design.md.
@@ -54,6 +58,7 @@ const (
 	ControlReceiptLease Control = "receipt-lease" // leases run from the grant's receipt
 	ControlGateRecreate Control = "gate-recreate" // a renewal re-creates a lapsed gate element
 	ControlNoDrain      Control = "no-drain"      // after a pause, time passes before the sockets are read
+	ControlWatchdogOff  Control = "watchdog-off"  // Watchdog runs, but no machine is ever reset
 )
 
 // gateHeld is the end of a gate element held open for maintenance.
@@ -115,7 +120,7 @@ var Classes = []string{
 }
 
 // FencingClasses are the classes only a layout with fencing exercises.
-var FencingClasses = []string{"fence", "fence-failed", "fence-race"}
+var FencingClasses = []string{"fence", "fence-failed", "fence-race", "watchdog-reset"}
 
 // MajorityClasses are the classes only majority layouts can exercise.
 var MajorityClasses = []string{"maintenance", "maintenance-agent-stopped", "rejoin", "calm", "l1-checked", "l1-checked-owner-outside", "pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
@@ -208,6 +213,8 @@ type simNode struct {
 	hang           bool           // injected: operations hang until their timeout
 	inflight       map[string]int // operations dispatched and not yet returned, per resource
 	fencing        int            // fences of a peer this node has under way
+	armed          bool           // its watchdog is armed (the agent opened it and has not closed it)
+	lastPet        time.Duration  // real time of the agent's last pet
 	offUntil       time.Duration  // powered off by a fence: no boot before then
 	leaseSeen      time.Duration  // majority mode: the latest lease end this agent held (its clock)
 }
@@ -318,6 +325,9 @@ func (s *Sim) model() *config.Model {
 	}
 	if s.opt.Layout.Majority() {
 		m.Quorum = config.Quorum{Mode: config.ModeMajority}
+	}
+	if s.opt.Watchdog {
+		m.Watchdog = config.Watchdog{Device: "/dev/watchdog", Timeout: time.Second}
 	}
 	if s.opt.Layout == TwoNodeFencing {
 		// Sometimes with the priority delay, sometimes racing head on.
@@ -462,6 +472,9 @@ func (s *Sim) boot(i int, first bool) {
 	n.inc++
 	n.lastHeard, n.heardSince, n.lastMsg, n.lastInc, n.peerState = map[int]time.Duration{}, map[int]time.Duration{}, map[int]*wire.Message{}, map[int]uint64{}, map[int]string{}
 	n.inflight, n.leaseSeen, n.fencing = map[string]int{}, 0, 0 // leases are never persisted
+	if s.opt.Watchdog {
+		n.armed, n.lastPet = true, s.now // the agent opens the device at start
+	}
 	knobs := node.Knobs{NoReassignWait: s.opt.Control == ControlR2Zero, ReceiptLease: s.opt.Control == ControlReceiptLease}
 	core, err := node.New(node.Config{Model: s.m, Self: n.name, Incarnation: n.inc, State: n.saved, Quorum: n.savedQuorum, QuorumLost: n.quorumLost, Knobs: knobs}, s.local(n))
 	if err != nil {
@@ -485,6 +498,29 @@ func (s *Sim) boot(i int, first bool) {
 	}
 	s.carryOut(i)
 	s.push(&event{at: s.now + s.tickEvery(), kind: evTick, node: i, gen: n.gen})
+}
+
+// watchdogs resets every machine whose armed watchdog went unpetted for
+// its timeout: a frozen agent, a dead one, or one that keeps a group past
+// its lease.
+func (s *Sim) watchdogs() {
+	if !s.opt.Watchdog || s.opt.Control == ControlWatchdogOff {
+		return
+	}
+	for i, n := range s.nodes {
+		if !n.armed || s.now-n.lastPet <= s.m.Watchdog.Timeout {
+			continue
+		}
+		s.res.Coverage["watchdog-reset"]++
+		s.logf("%s: watchdog expired (last pet %.3fs): the machine resets", n.name, n.lastPet.Seconds())
+		n.armed = false
+		if n.up {
+			s.crash(i, true, true)
+		} else {
+			n.active, n.running, n.stopFailed = map[string]bool{}, map[string]bool{}, map[string]bool{}
+			n.gateEnd = map[string]time.Duration{}
+		}
+	}
 }
 
 // tellUplink is the health prober's report to node i's core: whether it
@@ -579,6 +615,7 @@ func (s *Sim) operator(a node.Admin) bool {
 func (s *Sim) tickEvery() time.Duration { return max(s.m.Timing.Keepalive/4, time.Millisecond) }
 
 func (s *Sim) handle(e *event) {
+	s.watchdogs()
 	if e.kind == evFault {
 		s.lastFault = s.now
 		e.fault()
@@ -690,6 +727,9 @@ func (s *Sim) afterStep(i int) {
 
 func (s *Sim) carryOut(i int) {
 	n := s.nodes[i]
+	if s.opt.Watchdog && n.up && !n.paused && n.core.MayPet() {
+		n.lastPet = s.now // the agent pets once per loop turn
+	}
 	rd := n.core.Ready()
 	n.core.Advance()
 	s.apply(i, rd, s.local(n))
@@ -751,7 +791,7 @@ func (s *Sim) apply(i int, rd node.Ready, decided time.Duration) {
 	}
 	if rd.Done {
 		s.logf("%s: agent exits after a graceful stop", n.name)
-		n.up = false
+		n.up, n.armed = false, false // a graceful stop disarms the watchdog
 		for r := range n.active {
 			if s.kindOf(r) == config.KindExec {
 				n.active[r], n.running[r] = false, false // they die with the agent (Pdeathsig)
@@ -1223,6 +1263,9 @@ func (s *Sim) injectFault() {
 		}
 	case 5:
 		d := s.randDur(50*time.Millisecond, 3*s.m.Timing.Deadtime)
+		if s.opt.Watchdog {
+			d *= 3 // freezes past the R2 wait: what only the watchdog covers
+		}
 		switch {
 		case !n.up || n.paused:
 		case s.opt.Layout.Majority() && s.rng.IntN(2) == 0:

@@ -17,16 +17,24 @@ var (
 	fastFlag     = flag.Int("fastseeds", 100, "seeds 1..N for the fast profile")
 	durFlag      = flag.Duration("simtime", 60*time.Second, "simulated time per seed")
 	fencingFlag  = flag.Int("fencingseeds", 1000, "seeds 1..N for two_node with fencing")
+	watchdogFlag = flag.Int("watchdogseeds", 300, "seeds 1..N over the majority layouts with a watchdog")
 	majorityFlag = flag.Int("majorityseeds", 2000, "seeds 1..N over the majority layouts, seed i on layout i mod 3")
 	layoutFlag   = flag.String("layout", "two_node", "layout for -seed: two_node, two_plus_witness, three, five")
 )
 
-func replay(seed uint64, p Profile, l Layout) string {
+func replay(seed uint64, p Profile, o Options) string {
+	l := o.Layout
 	if l == "" {
 		l = TwoNode
 	}
-	return fmt.Sprintf("go test ./internal/sim -run 'TestSim$' -seed=%d -profile=%s -layout=%s -v", seed, p.Name, l)
+	wd := ""
+	if o.Watchdog {
+		wd = " -watchdog"
+	}
+	return fmt.Sprintf("go test ./internal/sim -run 'TestSim$' -seed=%d -profile=%s -layout=%s%s -v", seed, p.Name, l, wd)
 }
+
+var watchdogReplay = flag.Bool("watchdog", false, "for -seed: every node has a watchdog")
 
 var profileFlag = flag.String("profile", "default", "profile for -seed: default or fast")
 
@@ -78,7 +86,7 @@ func runSeeds(t *testing.T, seeds []uint64, p Profile, opt Options) Coverage {
 			cov[k] += v
 		}
 		if r.Violation != "" {
-			t.Errorf("seed %d (%s profile): %s\nlast events:\n%s\nreplay: %s", r.Seed, p.Name, r.Violation, strings.Join(r.Trace, "\n"), replay(r.Seed, p, opt.Layout))
+			t.Errorf("seed %d (%s profile): %s\nlast events:\n%s\nreplay: %s", r.Seed, p.Name, r.Violation, strings.Join(r.Trace, "\n"), replay(r.Seed, p, opt))
 		}
 	}
 	if completed != n {
@@ -136,7 +144,7 @@ func TestSim(t *testing.T) {
 		if *profileFlag == "fast" {
 			p = FastProfile
 		}
-		r := New(Options{Seed: *seedFlag, Profile: p, Duration: *durFlag, TraceLen: 100000, Layout: Layout(*layoutFlag)}).Run()
+		r := New(Options{Seed: *seedFlag, Profile: p, Duration: *durFlag, TraceLen: 100000, Layout: Layout(*layoutFlag), Watchdog: *watchdogReplay}).Run()
 		for _, l := range r.Trace {
 			t.Log(l)
 		}
@@ -175,6 +183,32 @@ func TestSimFencing(t *testing.T) {
 	}
 	cov := runSeeds(t, seedRange(n), DefaultProfile, Options{Duration: *durFlag, Layout: TwoNodeFencing})
 	reportCoverage(t, cov, []string{"fence", "fence-failed", "fence-race", "partition-symmetric", "crash-agent-state-kept", "pause", "stop-failure", "takeover"})
+}
+
+// Majority layouts with a hardware watchdog on every node (reset 1 s after
+// the last pet, less than the stop timeout the R2 wait counts): S2 holds
+// for services too — a frozen agent, a dead one and a node that keeps a
+// group past its lease are reset before the DC may give the group away.
+func TestSimWatchdog(t *testing.T) {
+	if *seedFlag != 0 {
+		t.Skip("replaying one seed")
+	}
+	n := *watchdogFlag
+	if testing.Short() {
+		n = 60
+	}
+	for k, l := range []Layout{Witness, Three, Five} {
+		t.Run(string(l), func(t *testing.T) {
+			var seeds []uint64
+			for i := 1; i <= n; i++ {
+				if i%3 == k {
+					seeds = append(seeds, uint64(i))
+				}
+			}
+			cov := runSeeds(t, seeds, DefaultProfile, Options{Duration: *durFlag, Layout: l, Watchdog: true})
+			reportCoverage(t, cov, []string{"watchdog-reset", "pause", "crash-agent-state-kept"})
+		})
+	}
 }
 
 // The simulator must be able to fail: two_node promises no S2, so checking
@@ -247,10 +281,11 @@ func TestNegativeControls(t *testing.T) {
 		{ControlReceiptLease, Five, "S2"},
 		{ControlGateRecreate, Witness, "S2"},
 		{ControlNoDrain, Witness, "L2"},
+		{ControlWatchdogOff, Three, "S2 (service"}, // frozen agents outlast the R2 wait; only the reset covers them
 	} {
 		t.Run(string(tc.control), func(t *testing.T) {
 			for seed := uint64(1); seed <= 200; seed++ {
-				r := New(Options{Seed: seed, Duration: 60 * time.Second, Layout: tc.layout, Control: tc.control}).Run()
+				r := New(Options{Seed: seed, Duration: 60 * time.Second, Layout: tc.layout, Control: tc.control, Watchdog: tc.control == ControlWatchdogOff}).Run()
 				if strings.Contains(r.Violation, tc.want) {
 					t.Logf("seed %d found it: %s", seed, r.Violation)
 					return

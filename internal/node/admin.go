@@ -12,7 +12,6 @@ import (
 	"tandem/internal/schedule"
 	"tandem/internal/statelog"
 	"tandem/internal/status"
-	"tandem/internal/wire"
 )
 
 // AdminOp names an operator's instruction (tandem standby, move, …).
@@ -245,15 +244,7 @@ func (n *Node) admin(a Admin) {
 			n.log.Set(keyHeld+a.Node, "") // even if only raft has it: the write must win
 			freed = append(freed, "the groups it held from maintenance")
 		}
-		for _, r := range rs {
-			if v, _ := n.log.Get(blockedKey(r, a.Node)); v != "" {
-				set(blockedKey(r, a.Node), "")
-				freed = append(freed, r)
-			}
-			if mb := n.byRes[r]; a.Node == n.self && mb != nil && mb.State == wire.ResBlocked {
-				mb.State = wire.ResStopped
-			}
-		}
+		freed = append(freed, n.unblock(a.Node, rs)...)
 		what = "confirmed stopped on " + a.Node + ": " + strings.Join(freed, ", ") + " may start elsewhere"
 		if len(freed) == 0 {
 			what = "confirm-stopped " + a.Node + ": nothing was blocked there"

@@ -44,6 +44,35 @@ func (n *Node) syncBlocked() {
 	}
 }
 
+// blockedOn lists the resources the state log says are blocked on node.
+func (n *Node) blockedOn(node string) []string {
+	var out []string
+	for _, r := range n.m.Resources {
+		if v, _ := n.log.Get(blockedKey(r.Name, node)); v != "" {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// unblock deletes the blocked/ keys of rs on node — a fence or the
+// operator vouched that node runs none of them — and returns those that
+// were set. Blocked members here are stopped.
+func (n *Node) unblock(node string, rs []string) []string {
+	var freed []string
+	for _, r := range rs {
+		if v, _ := n.log.Get(blockedKey(r, node)); v != "" {
+			n.log.Set(blockedKey(r, node), "")
+			n.rd.PersistState = true
+			freed = append(freed, r)
+		}
+		if mb := n.byRes[r]; node == n.self && mb != nil && mb.State == wire.ResBlocked {
+			mb.State = wire.ResStopped
+		}
+	}
+	return freed
+}
+
 // blockedElsewhere lists the other nodes where a member of g is blocked.
 // In majority mode a blocked floating address does not count: its
 // nftables gate closes with the node's lease, so it cannot answer.

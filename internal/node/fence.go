@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"tandem/internal/membership"
@@ -80,21 +79,11 @@ func (n *Node) fenceMember(e membership.Event) {
 		}
 		n.unclean(e.Peer, why)
 	case "up", "warn":
-		if f := n.fences[e.Peer]; f != nil && f.why != "" && f.inflight == 0 && !n.blockedOn(e.Peer) {
+		if f := n.fences[e.Peer]; f != nil && f.why != "" && f.inflight == 0 && len(n.blockedOn(e.Peer)) == 0 {
 			f.why = ""
 			n.logf(slog.LevelInfo, "peer "+e.Peer+" is heard again before it was fenced: no fence needed", "peer", e.Peer)
 		}
 	}
-}
-
-// blockedOn reports whether a stop failed on node (a blocked/ key).
-func (n *Node) blockedOn(node string) bool {
-	for _, e := range n.log.Entries() {
-		if e.Value != "" && strings.HasPrefix(e.Key, keyBlocked) && strings.HasSuffix(e.Key, "/"+node) {
-			return true
-		}
-	}
-	return false
 }
 
 // fencePending reports the peers that must be fenced before a takeover.
@@ -126,7 +115,7 @@ func (n *Node) fenceDue() {
 		return
 	}
 	for _, p := range n.peers {
-		if n.blockedOn(p.name) {
+		if len(n.blockedOn(p.name)) > 0 {
 			n.unclean(p.name, "a stop failed there: its resource may still run")
 		}
 		f := n.fences[p.name]
@@ -175,12 +164,7 @@ func (n *Node) fencedOff(peer, how string) {
 	if f.fenced == 0 {
 		f.fenced = ^uint64(0) // never heard: any incarnation that follows is a new one
 	}
-	for _, e := range n.log.Entries() {
-		if e.Value != "" && strings.HasPrefix(e.Key, keyBlocked) && strings.HasSuffix(e.Key, "/"+peer) {
-			n.log.Set(e.Key, "")
-			n.rd.PersistState = true
-		}
-	}
+	n.unblock(peer, n.blockedOn(peer))
 	if p.last != nil && n.live(p) && p.incarnation == f.inc {
 		// Fenced while heard (a failed stop): whatever it reported is off now.
 		p.last = &wire.Message{Type: p.last.Type, ConfigHash: p.last.ConfigHash, SentAt: p.last.SentAt}

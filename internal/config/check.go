@@ -60,13 +60,20 @@ func (b GroupBound) withStarts(m *Model, g Group, parts []string) GroupBound {
 // (raft's randomized upper end), elect a successor in two round trips
 // (PreVote, then the vote), which waits R2 before assigning; then one
 // loop and each member's start timeout.
+//
+// With fencing the successor fences the dead owner instead of waiting R2
+// (it is declared dead within the election time): a fence that succeeds
+// within fencing.timeout; one that keeps failing blocks the move.
 func MajorityBound(m *Model, g Group) GroupBound {
 	t := m.Timing
 	wait, stop := m.ReassignWait(g)
 	wait = up(wait)
+	step := fmt.Sprintf("R2 wait %v (S %v)", wait, stop)
+	if m.Fencing.Enabled {
+		wait, step = m.Fencing.Timeout, fmt.Sprintf("fence ≤ %v", m.Fencing.Timeout)
+	}
 	b := GroupBound{Group: g.Name, Bound: 2*t.ElectionTimeout() + 2*t.RTTMax() + wait + t.Keepalive}
-	parts := []string{fmt.Sprintf("election ≤ %v", 2*t.ElectionTimeout()+2*t.RTTMax()),
-		fmt.Sprintf("R2 wait %v (S %v)", wait, stop), fmt.Sprintf("loop %v", t.Keepalive)}
+	parts := []string{fmt.Sprintf("election ≤ %v", 2*t.ElectionTimeout()+2*t.RTTMax()), step, fmt.Sprintf("loop %v", t.Keepalive)}
 	return b.withStarts(m, g, parts)
 }
 
@@ -256,6 +263,8 @@ func Check(m *Model) Report {
 	}
 	if m.Quorum.Mode == "two_node" && m.Fencing.Enabled {
 		add("fencing: a peer that dies without a bye, is not heard by initdead, or has a failed stop is fenced before any takeover; the node not running %s waits %v first", firstGroup(m), m.Fencing.Delay)
+	} else if m.Quorum.Mode == ModeMajority && m.Fencing.Enabled {
+		add("fencing: the DC fences a node it does not hear before moving a group off it (in place of the R2/R3 wait), and a node where a stop failed; fencing.delay is not used (only the DC fences)")
 	} else if m.Quorum.Mode == "two_node" && len(vips) > 0 {
 		warn("two_node without fencing or witness: if the nodes lose sight of each other both will take the floating IP %s (the later taker gives it up when they see each other again)", strings.Join(vips, ", "))
 	}

@@ -12,8 +12,9 @@ import (
 const FenceAgentDir = "/usr/sbin"
 
 // Fencing is the fence devices and how to use them (docs/fencing.md). With
-// Enabled, a two_node cluster fences a peer before taking over from it;
-// majority mode refuses Enabled so far.
+// Enabled, a two_node cluster fences a peer before taking over from it,
+// and in majority mode the DC fences a node it does not hear before moving
+// a group off it.
 type Fencing struct {
 	Enabled bool
 	Timeout time.Duration // a whole fence of one node, all levels (stonith-timeout); default 60s
@@ -136,9 +137,6 @@ func (v *validator) fencing(r *rawConfig, m *Model) {
 	}
 	if f.Enabled {
 		fe.Enabled = true
-		if r.Quorum.Mode == ModeMajority {
-			v.errf(p+".enabled", "fencing before takeover is built for two_node clusters so far; in majority mode the lease and the R2/R3 wait protect floating IPs, and devices are checked (tandem config check), not used; allowed: false")
-		}
 		for _, nd := range m.Nodes {
 			if len(fe.Topology[nd.Name]) == 0 {
 				v.errf(p+".devices", "no device can fence node %s: with fencing enabled every node needs one (list it under a device's nodes)", nd.Name)

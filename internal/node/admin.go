@@ -261,9 +261,13 @@ func (n *Node) admin(a Admin) {
 		what = "disable " + a.Resource + ": it stops everywhere"
 	case AdminFenceConfirm:
 		what = "confirm " + a.Node + " is off"
-		if a.Node == n.self {
+		switch {
+		case a.Node == n.self:
 			what += ": this node cannot be its own witness; ignored"
-		} else {
+		case n.mj != nil:
+			set(keyFenced+a.Node, n.confirmID(a.By)) // the DC takes it once committed
+			what += ": the DC takes it as a fence once it is committed"
+		default:
 			n.fencedOff(a.Node, "confirmed off by the operator")
 			n.event(Event{Kind: NodeFenced, Peer: a.Node, Detail: "confirmed off by the operator"})
 		}

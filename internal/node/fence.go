@@ -33,9 +33,15 @@ type fenceState struct {
 	failures  int
 	lastErr   string
 	fenced    uint64 // the incarnation last fenced (or confirmed off): it does not need another
+	// Majority mode (fence_majority.go): when and in which term the fence
+	// in flight was asked for, and the last that succeeded.
+	askedAt   time.Duration
+	askedTerm uint64
+	okAt      time.Duration
+	okTerm    uint64
 }
 
-func (n *Node) fencing() bool { return n.m.Fencing.Enabled && n.mj == nil }
+func (n *Node) fencing() bool { return n.m.Fencing.Enabled }
 
 func (n *Node) fenceOf(peer string) *fenceState {
 	f := n.fences[peer]
@@ -48,7 +54,7 @@ func (n *Node) fenceOf(peer string) *fenceState {
 
 // unclean marks peer for fencing; an incarnation already fenced is off.
 func (n *Node) unclean(peer, why string) {
-	if !n.fencing() {
+	if !n.fencing() || n.mj != nil {
 		return
 	}
 	p := n.peer(peer)
@@ -68,8 +74,8 @@ func (n *Node) unclean(peer, why string) {
 // (or never heard by initdead) makes it unclean; hearing it again — alive,
 // so it never was off — clears that, unless a fence is already on its way.
 func (n *Node) fenceMember(e membership.Event) {
-	if !n.fencing() || e.Link >= 0 {
-		return
+	if !n.fencing() || n.mj != nil || e.Link >= 0 {
+		return // majority mode fences when a move needs it (fence_majority.go)
 	}
 	switch e.To {
 	case "dead":
@@ -108,14 +114,17 @@ func (n *Node) runsFirstGroup() bool {
 	return false
 }
 
-// fences dispatches the fences that are due, and marks as unclean a peer
-// on which a stop failed.
+// fenceDue dispatches the fences that are due, and marks as unclean a peer
+// on which a stop failed (two_node; the DC decides in majority mode).
 func (n *Node) fenceDue() {
 	if !n.fencing() {
 		return
 	}
+	if n.mj != nil {
+		n.fenceWanted()
+	}
 	for _, p := range n.peers {
-		if len(n.blockedOn(p.name)) > 0 {
+		if n.mj == nil && len(n.blockedOn(p.name)) > 0 {
 			n.unclean(p.name, "a stop failed there: its resource may still run")
 		}
 		f := n.fences[p.name]
@@ -124,6 +133,9 @@ func (n *Node) fenceDue() {
 		}
 		n.nextID++
 		f.inflight = n.nextID
+		if n.mj != nil {
+			f.askedAt, f.askedTerm = n.now, n.mj.q.Term()
+		}
 		n.inflight[n.nextID] = pending{fence: p.name}
 		n.rd.Actions = append(n.rd.Actions, Action{ID: n.nextID, Op: ownership.OpFence, Node: p.name, Timeout: n.m.Fencing.Timeout + time.Second})
 		n.logf(slog.LevelWarn, "fencing "+p.name+": "+f.why, "peer", p.name, "attempt", f.failures+1)
@@ -143,6 +155,11 @@ func (n *Node) fenceDone(peer string, o ownership.Outcome) {
 		if f.why == "" {
 			f.failures = 0 // heard again meanwhile: it was alive, nothing to do
 		}
+		return
+	}
+	if n.mj != nil {
+		n.fencedAsDC(peer, f.askedAt, f.askedTerm, "fenced")
+		n.event(Event{Kind: NodeFenced, Peer: peer, Detail: "powered off by its fence devices"})
 		return
 	}
 	n.fencedOff(peer, "fenced")

@@ -167,3 +167,78 @@ func TestMayPetWatchdog(t *testing.T) {
 		}
 	}
 }
+
+// majorityFencingPair is a and b with the witness w, fencing enabled.
+func majorityFencingPair(t *testing.T) *pair {
+	m := majorityModel()
+	m.Fencing = config.Fencing{Enabled: true, Timeout: 5 * time.Second}
+	p := newPair(t, m)
+	p.strict = true
+	p.cutDir = map[[2]string]bool{}
+	return p
+}
+
+// Majority mode: the owner's agent dies, its service still up. The new DC
+// fences it before moving the group — no R2 wait trusting a dead agent to
+// stop — and the group moves only after the fence.
+func TestMajorityFencingBeforeTakeover(t *testing.T) {
+	p := majorityFencingPair(t)
+	p.run(6 * time.Second)
+	p.expect("svc", "a")
+	p.crash("a", false) // the agent only: vip and svc keep running on a
+	p.run(8 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	fenced, started := p.logIndex("b: fence powers a off"), p.logIndex("b: start svc")
+	if fenced < 0 || started < fenced {
+		t.Fatalf("b started svc at %d, fenced a at %d: the move must wait for the fence\n%s", started, fenced, p.tail())
+	}
+	if !strings.Contains(strings.Join(p.events, "\n"), "b node_fenced a") {
+		t.Fatalf("no node_fenced event:\n%s", strings.Join(p.events, "\n"))
+	}
+}
+
+// Majority mode: a fence that keeps failing blocks the move, past the R2
+// wait, and status says so; a fence confirm given on any node — here the
+// witness — reaches the DC through raft and releases it.
+func TestMajorityFencingFailsUntilConfirmed(t *testing.T) {
+	p := majorityFencingPair(t)
+	p.run(6 * time.Second)
+	p.fenceFails = true
+	p.crash("a", true)
+	p.run(12 * time.Second)
+	if p.logged("b: start svc") {
+		t.Fatalf("b took over without a fence:\n%s", p.tail())
+	}
+	if n := strings.Count(strings.Join(p.events, "\n"), "b fence_failed a"); n < 2 {
+		t.Fatalf("%d fence_failed events, want retries", n)
+	}
+	w := strings.Join(p.nodes["b"].Status().Warnings, "\n")
+	if !strings.Contains(w, "a must be fenced") || !strings.Contains(w, "tandem fence confirm a --yes-node-is-off") {
+		t.Fatalf("status does not say why nothing moves:\n%s", w)
+	}
+	p.admin("w", Admin{Op: AdminFenceConfirm, Node: "a"})
+	p.run(3 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+}
+
+// Majority mode: a stop fails on the DC (it runs the group, so it leads).
+// It hands the DC role on, and the new DC fences it, clears the block and
+// starts the group — no operator needed.
+func TestMajorityFencingFailedStop(t *testing.T) {
+	p := majorityFencingPair(t)
+	p.run(6 * time.Second)
+	p.expect("svc", "a")
+	p.stopFailOn = map[string]string{"svc": "a"}
+	p.admin("a", Admin{Op: AdminMove, Resource: "voice", Node: "b"})
+	p.run(10 * time.Second)
+	if !p.down["a"] {
+		t.Fatalf("a, where the stop failed, was not fenced:\n%s", p.tail())
+	}
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	if !p.logged("handing the DC role to b") {
+		t.Fatalf("a kept the DC role:\n%s", p.tail())
+	}
+}

@@ -63,21 +63,22 @@ func assignData(group, node string) []byte {
 }
 
 type majority struct {
-	knobs    Knobs
-	q        *quorum.Quorum
-	witness  bool
-	voters   map[string]bool // voting members, for status
-	assign   map[string]assignment
-	out      map[string][][]byte // quorum messages per peer for the next heartbeat
-	proposed map[string]string   // DC: group → node proposed and not yet applied
-	propTerm uint64
-	transfer time.Duration             // last leadership transfer attempt
-	leased   bool                      // lease valid at the last check, for the log
-	gateEnd  map[string]time.Duration  // ip resource → the end last sent to its gate
-	state    map[string]statelog.Entry // committed cluster state (admin, fail counts): what placement reads
-	propKV   map[string]statelog.Entry // DC: state entries proposed this term
-	frozen   map[string]string         // DC: group → why its assignment is frozen (maintenance), for the log
-	version  uint64                    // bumped when state changes
+	knobs     Knobs
+	q         *quorum.Quorum
+	witness   bool
+	voters    map[string]bool // voting members, for status
+	assign    map[string]assignment
+	out       map[string][][]byte // quorum messages per peer for the next heartbeat
+	proposed  map[string]string   // DC: group → node proposed and not yet applied
+	propTerm  uint64
+	transfer  time.Duration             // last leadership transfer attempt
+	leased    bool                      // lease valid at the last check, for the log
+	gateEnd   map[string]time.Duration  // ip resource → the end last sent to its gate
+	state     map[string]statelog.Entry // committed cluster state (admin, fail counts): what placement reads
+	propKV    map[string]statelog.Entry // DC: state entries proposed this term
+	frozen    map[string]string         // DC: group → why its assignment is frozen (maintenance), for the log
+	fenceWant map[string]string         // DC: node → why it must be fenced, this pass (fence_majority.go)
+	version   uint64                    // bumped when state changes
 }
 
 func newMajority(cfg Config, now time.Duration) (*majority, error) {
@@ -167,6 +168,9 @@ func (n *Node) quorumStep() {
 		if se, ok := decodeSet(e.Data); ok {
 			n.logf(slog.LevelInfo, "committed cluster state "+se.Key+" = "+orNone(se.Value), "key", se.Key, "index", e.Index)
 			n.sendNow = true
+			if node, ok := strings.CutPrefix(se.Key, keyFenced); ok {
+				n.fenceConfirmed(node, se.Value, e.Term)
+			}
 		}
 		if g, a, ok := n.mj.apply(e); ok {
 			if n.mj.proposed[g] == a.Node {
@@ -231,8 +235,12 @@ func (n *Node) majorityView() schedule.View {
 // target once every other node is known not to run it (see safeToAssign).
 func (n *Node) assignAsDC() {
 	mj := n.mj
+	mj.fenceWant = map[string]string{}
 	if !mj.q.IsDC(n.now) {
 		return
+	}
+	if n.fencing() {
+		n.wantFenceBlocked()
 	}
 	if t := mj.q.Term(); t != mj.propTerm {
 		mj.propTerm, mj.proposed, mj.propKV = t, map[string]string{}, map[string]statelog.Entry{}
@@ -303,6 +311,14 @@ func (n *Node) safeToAssign(g *ownership.Group, target string) bool {
 		if p := n.peer(nd.Name); n.live(p) && p.last != nil && n.mj.q.Applied(nd.Name) >= idx && !peerActive(p, g) {
 			continue
 		}
+		if n.fencing() {
+			if n.fenceCounts(nd.Name) {
+				continue // powered off since it last got a lease
+			}
+			if n.needsFence(nd.Name, g.Name) {
+				return false
+			}
+		}
 		from := n.mj.q.ElectedAt()
 		if at, ok := n.mj.q.LastGrant(nd.Name); ok {
 			from = max(from, at)
@@ -341,7 +357,8 @@ func (n *Node) keepDCWithResources() {
 			to = a.Node
 		}
 	}
-	if to == "" && (mj.witness || n.leaving) {
+	blocked := n.fencing() && n.blockedService(n.self) != ""
+	if to == "" && (mj.witness || n.leaving || blocked) {
 		for _, nd := range n.m.Nodes {
 			if p := n.peer(nd.Name); nd.Voter && mj.q.Voting(nd.Name) && p != nil && n.live(p) && p.last != nil && p.last.Flags&wire.FlagLeaving == 0 {
 				to = nd.Name
@@ -355,6 +372,8 @@ func (n *Node) keepDCWithResources() {
 		switch {
 		case n.leaving:
 			why = "this node is leaving"
+		case blocked:
+			why = "a stop failed here: another node must fence this one"
 		case mj.witness && mj.assign[n.groups[0].Name].Node != to:
 			why = "a witness does not lead"
 		}
@@ -507,7 +526,7 @@ func (n *Node) Lease() (end time.Duration, assigned []string) {
 // mode commits through raft: the operator's instructions and fail counts.
 // Health attributes are each node's own and stay last-writer-wins.
 func replicated(key string) bool {
-	for _, p := range []string{keyStandby, keyMaintenance, keyHeld, keyMove, keyBan, keyRole, "fail/", "failat/"} {
+	for _, p := range []string{keyStandby, keyMaintenance, keyHeld, keyMove, keyBan, keyRole, keyFenced, "fail/", "failat/"} {
 		if strings.HasPrefix(key, p) {
 			return true
 		}

@@ -954,6 +954,7 @@ func (n *Node) reconcile() {
 	n.memberLimits()
 	if n.mj != nil {
 		n.reconcileMajority(hold)
+		n.fenceDue()
 		return
 	}
 	n.fenceDue()

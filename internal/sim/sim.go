@@ -47,6 +47,10 @@ type Options struct {
 	// resets the machine 1 s after its agent last petted it: S2 is then
 	// checked for services too, frozen agents and failed stops included.
 	Watchdog bool
+	// Fencing enables fencing on a majority layout: the DC fences a node
+	// it does not hear (or where a stop failed) before moving its groups,
+	// and S2 is checked for every resource, frozen agents included.
+	Fencing bool
 }
 
 // Control is a negative control of docs/design.md.
@@ -59,6 +63,7 @@ const (
 	ControlGateRecreate Control = "gate-recreate" // a renewal re-creates a lapsed gate element
 	ControlNoDrain      Control = "no-drain"      // after a pause, time passes before the sockets are read
 	ControlWatchdogOff  Control = "watchdog-off"  // Watchdog runs, but no machine is ever reset
+	ControlFenceNoop    Control = "fence-noop"    // fences report success and power nothing off
 )
 
 // gateHeld is the end of a gate element held open for maintenance.
@@ -328,6 +333,9 @@ func (s *Sim) model() *config.Model {
 	}
 	if s.opt.Watchdog {
 		m.Watchdog = config.Watchdog{Device: "/dev/watchdog", Timeout: time.Second}
+	}
+	if s.opt.Fencing && s.opt.Layout.Majority() {
+		m.Fencing = config.Fencing{Enabled: true, Timeout: 5 * time.Second}
 	}
 	if s.opt.Layout == TwoNodeFencing {
 		// Sometimes with the priority delay, sometimes racing head on.
@@ -938,6 +946,8 @@ func (s *Sim) fence(i int, a node.Action) {
 		if fail {
 			out.Err = "injected fence failure"
 			s.res.Coverage["fence-failed"]++
+		} else if s.opt.Control == ControlFenceNoop {
+			s.logf("%s's fence of %s reports success, but the power stays on (negative control)", n.name, s.nodes[j].name)
 		} else if t := s.nodes[j]; t.up {
 			s.logf("%s is powered off by %s's fence", t.name, n.name)
 			t.offUntil = s.now + s.randDur(10*time.Second, 20*time.Second)

@@ -141,3 +141,41 @@ func (e *env) hardFailureNoWait(n string) {
 		e.t.Fatal(err)
 	}
 }
+
+// Majority mode (a, b and the witness w) with fencing: a's agent is killed,
+// its address and LSB service still up. The new DC fences a through its
+// BMC before moving the group — instead of the R2 wait, which trusts a's
+// agent to stop what it runs — and b answers only after the power-off.
+func TestMajorityFencingBeforeTakeover(t *testing.T) {
+	s := fencingSpec("te2mfence")
+	s.Witnesses, s.FenceDelay = []string{"w"}, 0
+	e := startMajoritySpec(t, s)
+	e.serving("a")
+	killed := time.Now()
+	if err := e.cl.Kill("a"); err != nil {
+		t.Fatal(err)
+	}
+	took := e.waitAnswering("b")
+	fenced := e.cl.FencedAt("a")
+	if fenced.IsZero() {
+		t.Fatal("b answers, but a was never fenced")
+	}
+	first, ok := e.firstAnswer("b", killed)
+	if !ok {
+		t.Fatal("no first answer from b recorded")
+	}
+	if at := killed.Add(first); at.Before(fenced) {
+		t.Fatalf("b answered %v before a was fenced", fenced.Sub(at))
+	}
+	if n := e.logLines("b", "fencing a: not heard while"); n == 0 {
+		t.Fatal("b, the DC, did not log why it fenced a")
+	}
+	t.Logf("a's agent killed; a fenced %v later (election, then fence_ipmilan), b answers %v after the kill (waited %v)",
+		fenced.Sub(killed).Round(time.Millisecond), first.Round(time.Millisecond), took.Round(time.Millisecond))
+	e.waitActive("b")
+	if p := e.bmcSays("a"); p != "Chassis Power is off" {
+		t.Fatalf("a's BMC says %q after the fence", p)
+	}
+	e.logOutages()
+	e.noDoubleAnswers()
+}

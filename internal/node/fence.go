@@ -134,7 +134,7 @@ func (n *Node) fenceDue() {
 		n.nextID++
 		f.inflight = n.nextID
 		if n.mj != nil {
-			f.askedAt, f.askedTerm = n.now, n.mj.q.Term()
+			f.askedAt, f.askedTerm, f.inc = n.now, n.mj.q.Term(), p.incarnation
 		}
 		n.inflight[n.nextID] = pending{fence: p.name}
 		n.rd.Actions = append(n.rd.Actions, Action{ID: n.nextID, Op: ownership.OpFence, Node: p.name, Timeout: n.m.Fencing.Timeout + time.Second})
@@ -181,7 +181,11 @@ func (n *Node) fencedOff(peer, how string) {
 	if f.fenced == 0 {
 		f.fenced = ^uint64(0) // never heard: any incarnation that follows is a new one
 	}
-	n.unblock(peer, n.blockedOn(peer))
+	if p.incarnation == f.inc {
+		// What was blocked there is off; a newer incarnation's blocks are
+		// its own (it probed them at start), and unclean again if still set.
+		n.unblock(peer, n.blockedOn(peer))
+	}
 	if p.last != nil && n.live(p) && p.incarnation == f.inc {
 		// Fenced while heard (a failed stop): whatever it reported is off now.
 		p.last = &wire.Message{Type: p.last.Type, ConfigHash: p.last.ConfigHash, SentAt: p.last.SentAt}

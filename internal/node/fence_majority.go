@@ -105,8 +105,11 @@ func (n *Node) fencedAsDC(node string, at time.Duration, term uint64, how string
 	f := n.fenceOf(node)
 	f.why, f.failures, f.lastErr = "", 0, ""
 	f.okAt, f.okTerm = at, term
-	n.unblock(node, n.blockedOn(node))
-	if p := n.peer(node); p != nil && p.last != nil && n.live(p) {
+	p := n.peer(node)
+	if p == nil || p.incarnation == f.inc {
+		n.unblock(node, n.blockedOn(node)) // a newer incarnation's blocks are its own
+	}
+	if p != nil && p.last != nil && n.live(p) && p.incarnation == f.inc {
 		// Fenced while heard (a failed stop): whatever it reported is off now.
 		p.last = &wire.Message{Type: p.last.Type, ConfigHash: p.last.ConfigHash, SentAt: p.last.SentAt}
 	}
@@ -123,6 +126,9 @@ func (n *Node) fencedAsDC(node string, at time.Duration, term uint64, how string
 func (n *Node) fenceConfirmed(node, value string, term uint64) {
 	if value == "" || node == n.self || term != n.mj.q.Term() || !n.mj.q.IsDC(n.now) {
 		return
+	}
+	if p := n.peer(node); p != nil {
+		n.fenceOf(node).inc = p.incarnation // the operator vouches for the one last heard
 	}
 	n.fencedAsDC(node, n.now, term, "confirmed off by the operator ("+value+")")
 	n.event(Event{Kind: NodeFenced, Peer: node, Detail: "confirmed off by the operator"})

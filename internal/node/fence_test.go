@@ -242,3 +242,53 @@ func TestMajorityFencingFailedStop(t *testing.T) {
 		t.Fatalf("a kept the DC role:\n%s", p.tail())
 	}
 }
+
+// A fenced node is powered on again and its agent starts before its fencer
+// hears the fence confirmed (a slow fence agent), and only b's packets get
+// through. a hears b run nothing, but its claim on the group never reaches
+// b, so it starts nothing; b takes over alone once its fence reports.
+// (Without claims a started the group here, and b too.)
+func TestFenceClaimAfterQuickPowerOn(t *testing.T) {
+	p := newPair(t, fencingModel(0))
+	p.strict = true
+	p.cutDir = map[[2]string]bool{}
+	p.run(5 * time.Second)
+	p.expect("svc", "a")
+	p.fenceLag = 3 * time.Second
+	p.cutDir[[2]string{"a", "b"}] = true // b stops hearing a: it fences a
+	p.run(1500 * time.Millisecond)
+	if !p.down["a"] {
+		t.Fatalf("b did not fence a:\n%s", p.tail())
+	}
+	p.boot("a") // powered on again at once
+	p.run(5 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	fenced, claimed := p.logIndex("b: fence powers a off"), false
+	for _, l := range p.log[fenced:] {
+		claimed = claimed || strings.Contains(l, "a: claiming voice: starting once b has heard the claim")
+		if strings.Contains(l, "a: start vip") {
+			t.Fatalf("a, powered on again, started the group:\n%s", p.tail())
+		}
+	}
+	if !claimed {
+		t.Fatalf("a, powered on again, did not claim the group:\n%s", p.tail())
+	}
+}
+
+// A hand-off with fencing: the new owner claims the group once the old one
+// reports it stopped, and starts it once the old one has answered the claim.
+func TestFenceClaimOnHandOff(t *testing.T) {
+	p := newPair(t, fencingModel(0))
+	p.strict = true
+	p.run(5 * time.Second)
+	p.expect("svc", "a")
+	p.admin("a", Admin{Op: AdminMove, Resource: "voice", Node: "b"})
+	p.run(2 * time.Second)
+	p.expect("vip", "b")
+	p.expect("svc", "b")
+	stopped, claimed, started := p.logIndex("a: stop vip"), p.logIndex("b: claiming voice"), p.logIndex("b: start vip")
+	if stopped < 0 || claimed < stopped || started < claimed {
+		t.Fatalf("want a's stop (%d), b's claim (%d), b's start (%d) in that order:\n%s", stopped, claimed, started, p.tail())
+	}
+}

@@ -205,6 +205,8 @@ type Node struct {
 	placement  schedule.Result
 	lastInput  *schedule.View // the scheduler input last handed to the agent to save
 	holdWhy    string         // why starts are held, for the log on change
+	claims     map[string]time.Duration // two_node with fencing: group → the last heartbeat sent before claiming it (claim.go)
+	lastSent   time.Duration            // when the last heartbeat went out
 	ev         eventState
 	mj         *majority         // majority mode; nil in two_node
 	attrs      map[string]string // this node's health attributes as its probers last said
@@ -237,6 +239,7 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 		lastHeld:  map[string]string{},
 		clones:    map[string]string{},
 		fences:    map[string]*fenceState{},
+		claims:    map[string]time.Duration{},
 		devErr:    map[string]string{},
 		ev:        eventState{active: map[string]bool{}, holder: map[string]string{}, lostAt: map[string]time.Duration{}},
 	}
@@ -485,6 +488,9 @@ func (n *Node) receive(in Receive) {
 	}
 	for _, g := range m.Groups {
 		n.clock = max(n.clock, g.Epoch)
+		if n.fencing() && msgEpoch(prev, g.Name) != g.Epoch {
+			n.sendNow = true // a claim (or its withdrawal) waits for our answer
+		}
 	}
 	var es []statelog.Entry
 	for _, e := range m.Log {
@@ -819,11 +825,14 @@ func peerMembers(p *peer, g *ownership.Group, match func(wire.ResState) bool) bo
 	return false
 }
 
-func peerEpoch(p *peer, group string) uint64 {
-	if p.last == nil {
+func peerEpoch(p *peer, group string) uint64 { return msgEpoch(p.last, group) }
+
+// msgEpoch is the epoch a message gives group (0: none, or no message).
+func msgEpoch(m *wire.Message, group string) uint64 {
+	if m == nil {
 		return 0
 	}
-	for _, g := range p.last.Groups {
+	for _, g := range m.Groups {
 		if g.Name == group {
 			return g.Epoch
 		}
@@ -986,6 +995,9 @@ func (n *Node) reconcile() {
 				}
 				continue
 			}
+			if n.fencing() && !g.Active() && peerEpoch(p, g.Name) > 0 && n.laterTaker(g, p) {
+				mayStart = false // it claimed g first (claim.go)
+			}
 			if !peerActive(p, g) {
 				n.healed[g.Name+"/"+p.name] = false
 				continue
@@ -1017,7 +1029,10 @@ func (n *Node) reconcile() {
 			}
 		}
 		want := target == n.self && !n.leaving
-		if !n.runNext(g, want, mayStart, func() { n.clock++; g.Epoch = n.clock }) && want && g.Running() && g.Epoch == 0 && mayStart {
+		if n.fencing() && !g.Active() {
+			mayStart = n.claimStart(g, want, mayStart)
+		}
+		if !n.runNext(g, want, mayStart, n.claimer(g)) && want && g.Running() && g.Epoch == 0 && mayStart {
 			// An adopted copy that no live peer disputes becomes a claim.
 			n.clock++
 			g.Epoch = n.clock
@@ -1167,7 +1182,9 @@ func (n *Node) heartbeats() {
 
 func (n *Node) sendAll(t wire.Type) {
 	base := n.message(t)
+	n.lastSent = n.now
 	for _, p := range n.peers {
+		base.HeardInc = p.incarnation
 		var qs [][]byte
 		if n.mj != nil {
 			qs = n.mj.out[p.name]

@@ -33,6 +33,8 @@ type pair struct {
 	hard        ownership.Hard             // how failOn's start failures fail
 	stopErrOnly bool                       // stopFailOn's stops still stop the resource
 	fenceFails  bool                       // fences fail
+	fenceLag    time.Duration              // a fence's result comes this long after the power-off
+	lagged      []opRun                    // fences whose result is still on its way
 	dispatched  []opRun                    // every action handed out, in order
 	flight      []flight
 	ops         []opRun
@@ -201,8 +203,21 @@ func (p *pair) run(d time.Duration) {
 			if p.down[o.node] {
 				continue
 			}
-			p.nodes[o.node].Step(p.now, Result{ID: o.a.ID, Outcome: p.execute(o.node, o.a)})
+			out := p.execute(o.node, o.a)
+			if o.a.Op == ownership.OpFence && p.fenceLag > 0 {
+				p.lagged = append(p.lagged, opRun{at: p.now + p.fenceLag, node: o.node, a: o.a})
+				continue
+			}
+			p.nodes[o.node].Step(p.now, Result{ID: o.a.ID, Outcome: out})
 			p.drain(o.node)
+		}
+		for len(p.lagged) > 0 && p.lagged[0].at <= p.now {
+			o := p.lagged[0]
+			p.lagged = p.lagged[1:]
+			if !p.down[o.node] {
+				p.nodes[o.node].Step(p.now, Result{ID: o.a.ID})
+				p.drain(o.node)
+			}
 		}
 		for _, nd := range p.members() {
 			if n := p.nodes[nd.Name]; n != nil && !p.down[nd.Name] && !p.done[nd.Name] {

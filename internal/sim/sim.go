@@ -125,7 +125,7 @@ var Classes = []string{
 }
 
 // FencingClasses are the classes only a layout with fencing exercises.
-var FencingClasses = []string{"fence", "fence-failed", "fence-race", "watchdog-reset"}
+var FencingClasses = []string{"fence", "fence-failed", "fence-race", "fence-quick-power-on", "watchdog-reset"}
 
 // MajorityClasses are the classes only majority layouts can exercise.
 var MajorityClasses = []string{"maintenance", "maintenance-agent-stopped", "rejoin", "calm", "l1-checked", "l1-checked-owner-outside", "pause-awaiting-reply", "partition-non-transitive", "partition-isolate", "gate-renewal-refused", "delay-spike", "slow-stop"}
@@ -923,13 +923,17 @@ func (s *Sim) dispatch(i int, a node.Action, stale bool) {
 }
 
 // fence carries out node i's fence of a.Node: it takes 50 ms to 2 s and
-// fails one time in five; a fence that succeeds powers the target off (a
-// machine crash) before the fencer hears of it — even if the fencer itself
-// died meanwhile: the device does not know.
+// fails one time in five. A fence that succeeds powers the target off (a
+// machine crash) somewhere within that time, before the fencer hears of it
+// — even if the fencer itself died meanwhile: the device does not know.
+// The target stays off 10–20 s, or one time in four only 0.1–2 s (powered
+// on again at once), so it may boot before its fencer hears the fence
+// confirmed: the two_node handshake's case.
 func (s *Sim) fence(i int, a node.Action) {
 	n := s.nodes[i]
 	j := s.peerIndex(a.Node)
 	d := s.randDur(50*time.Millisecond, 2*time.Second)
+	offAt := s.randDur(50*time.Millisecond, d)
 	fail := s.rng.IntN(5) == 0
 	s.res.Coverage["fence"]++
 	if t := s.nodes[j]; t.fencing > 0 {
@@ -938,6 +942,13 @@ func (s *Sim) fence(i int, a node.Action) {
 	n.fencing++
 	s.logf("%s fences %s (done in %v, fails %v)", n.name, a.Node, d, fail)
 	gen := n.gen
+	if !fail && s.opt.Control != ControlFenceNoop {
+		off := s.randDur(10*time.Second, 20*time.Second)
+		if s.rng.IntN(4) == 0 {
+			off = s.randDur(100*time.Millisecond, 2*time.Second)
+		}
+		s.push(&event{at: s.now + offAt, kind: evFault, fault: func() { s.powerOff(j, n.name, off) }})
+	}
 	s.push(&event{at: s.now + d, kind: evFault, fault: func() {
 		if n.gen == gen {
 			n.fencing--
@@ -948,17 +959,6 @@ func (s *Sim) fence(i int, a node.Action) {
 			s.res.Coverage["fence-failed"]++
 		} else if s.opt.Control == ControlFenceNoop {
 			s.logf("%s's fence of %s reports success, but the power stays on (negative control)", n.name, s.nodes[j].name)
-		} else if t := s.nodes[j]; t.up {
-			s.logf("%s is powered off by %s's fence", t.name, n.name)
-			t.offUntil = s.now + s.randDur(10*time.Second, 20*time.Second)
-			s.crash(j, true, true)
-		} else {
-			t.offUntil = s.now + s.randDur(10*time.Second, 20*time.Second)
-			// Its agent is already gone (its restart is under way), but
-			// what it left running goes with the power.
-			s.logf("%s (agent down) is powered off by %s's fence", t.name, n.name)
-			t.active, t.running, t.stopFailed = map[string]bool{}, map[string]bool{}, map[string]bool{}
-			t.gateEnd = map[string]time.Duration{}
 		}
 		if n.gen != gen || !n.up {
 			return // the fencer is gone: nobody hears the result
@@ -970,6 +970,26 @@ func (s *Sim) fence(i int, a node.Action) {
 		}
 		s.result(e)
 	}})
+}
+
+// powerOff is a fence's effect on node j: off for the given time, and
+// whatever ran there with it.
+func (s *Sim) powerOff(j int, by string, off time.Duration) {
+	t := s.nodes[j]
+	t.offUntil = s.now + off
+	if off < 10*time.Second {
+		s.res.Coverage["fence-quick-power-on"]++
+	}
+	if t.up {
+		s.logf("%s is powered off by %s's fence (off for %v)", t.name, by, off)
+		s.crash(j, true, true)
+		return
+	}
+	// Its agent is already gone (its restart is under way), but what it
+	// left running goes with the power.
+	s.logf("%s (agent down) is powered off by %s's fence (off for %v)", t.name, by, off)
+	t.active, t.running, t.stopFailed = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	t.gateEnd = map[string]time.Duration{}
 }
 
 // classifyTake counts takeovers (the peer was dead) and hand-offs (the peer

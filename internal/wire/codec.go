@@ -11,6 +11,7 @@ import (
 //
 //	u8  type          u8  flags        u64 config hash
 //	u32 link seq      i64 sent at      i64 echo sent at    i64 echo held
+//	u64 heard incarnation (the receiver's, as the sender last heard it)
 //	u16 n, n × {str name, u8 state}                       resources
 //	u16 n, n × {str name, u64 epoch}                      groups
 //	u16 n, n × {str key, u16-length value, u64 epoch, str node}   state log
@@ -74,6 +75,7 @@ func Encode(dst []byte, m *Message) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.SentAt))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.EchoSentAt))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(m.EchoHeld))
+	dst = binary.BigEndian.AppendUint64(dst, m.HeardInc)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(min(len(m.Resources), maxItems)))
 	for _, r := range m.Resources[:min(len(m.Resources), maxItems)] {
 		dst = appendStr(dst, r.Name)
@@ -190,6 +192,7 @@ func Decode(b []byte) (Message, error) {
 	m.SentAt = int64(r.u64())
 	m.EchoSentAt = int64(r.u64())
 	m.EchoHeld = int64(r.u64())
+	m.HeardInc = r.u64()
 	if r.err == nil && m.Type != TypeHeartbeat && m.Type != TypeBye {
 		return Message{}, fmt.Errorf("unknown message type %d", m.Type)
 	}

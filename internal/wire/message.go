@@ -63,6 +63,10 @@ type Message struct {
 	SentAt     int64  // sender's monotonic clock, ns
 	EchoSentAt int64  // SentAt of the last heartbeat the sender got from the receiver on this link
 	EchoHeld   int64  // ns between receiving that heartbeat and sending this one
+	// HeardInc is the receiver's incarnation the sender last heard (0: none):
+	// a node restarted after a fence starts nothing until its peer has heard
+	// the new incarnation (two_node with fencing; docs/fencing.md).
+	HeardInc uint64
 	Resources  []Resource
 	Groups     []Group
 	Log        []Entry

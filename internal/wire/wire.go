@@ -43,7 +43,7 @@ import (
 )
 
 // Version is the wire version this code speaks.
-const Version = 2
+const Version = 3
 
 const (
 	headerFixed = 29 // up to and including the name length

@@ -18,7 +18,7 @@ var key = bytes.Repeat([]byte{7}, KeySize)
 func sample() *Message {
 	return &Message{
 		Type: TypeHeartbeat, Flags: FlagProbing, ConfigHash: 0xfeedface, LinkSeq: 9,
-		SentAt: 123456789, EchoSentAt: -123, EchoHeld: 45,
+		SentAt: 123456789, EchoSentAt: -123, EchoHeld: 45, HeardInc: 1 << 40,
 		Resources: []Resource{{Name: "vip", State: ResRunning}, {Name: "fs", State: ResStarting}},
 		Groups:    []Group{{Name: "voice", Epoch: 3}},
 		Log:       []Entry{{Key: "fail/fs/b", Value: "INFINITY", Epoch: 2, Node: "b"}},
@@ -42,8 +42,8 @@ func largest() *Message {
 	return m
 }
 
-// fixedLen is the payload's fixed part: type, flags, hash, link seq, 3 times.
-const fixedLen = 1 + 1 + 8 + 4 + 3*8
+// fixedLen is the payload's fixed part: type, flags, hash, link seq, 3 times, heard incarnation.
+const fixedLen = 1 + 1 + 8 + 4 + 3*8 + 8
 
 func pair(t testing.TB) (*Sealer, *Opener) {
 	t.Helper()

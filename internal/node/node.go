@@ -203,8 +203,8 @@ type Node struct {
 	nextBeat   time.Duration
 	healed     map[string]bool // group → keeper already re-announced for this conflict
 	placement  schedule.Result
-	lastInput  *schedule.View // the scheduler input last handed to the agent to save
-	holdWhy    string         // why starts are held, for the log on change
+	lastInput  *schedule.View           // the scheduler input last handed to the agent to save
+	holdWhy    string                   // why starts are held, for the log on change
 	claims     map[string]time.Duration // two_node with fencing: group → the last heartbeat sent before claiming it (claim.go)
 	lastSent   time.Duration            // when the last heartbeat went out
 	ev         eventState

@@ -66,10 +66,10 @@ type Message struct {
 	// HeardInc is the receiver's incarnation the sender last heard (0: none):
 	// a node restarted after a fence starts nothing until its peer has heard
 	// the new incarnation (two_node with fencing; docs/fencing.md).
-	HeardInc uint64
-	Resources  []Resource
-	Groups     []Group
-	Log        []Entry
+	HeardInc  uint64
+	Resources []Resource
+	Groups    []Group
+	Log       []Entry
 	// Quorum carries majority mode's messages for the receiver (raft, lease
 	// requests and grants: package quorum), opaque here.
 	Quorum [][]byte

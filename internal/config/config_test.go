@@ -87,7 +87,7 @@ func TestErrors(t *testing.T) {
 		{"unknown op", "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {restart: {timeout: 1s}}\n", `resources[1].ops: unknown field "restart"; allowed: start, stop, monitor`},
 		{"monitor on_fail", "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {monitor: {interval: 5s, on_fail: reboot}}\n", `resources[1].ops.monitor.on_fail: "reboot": allowed: restart, move, standby, stop, ignore, block`},
 		{"start on_fail", "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {start: {on_fail: ignore}}\n", `resources[1].ops.start.on_fail: "ignore": allowed: restart, move, standby, stop, block (a failed start did not start: it cannot be ignored)`},
-		{"stop on_fail", "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {stop: {on_fail: restart}}\n", `resources[1].ops.stop.on_fail: "restart": allowed: block (a resource that may still run must not start elsewhere; fence comes with fencing)`},
+		{"stop on_fail", "params: {daemon: \"sleep 100\"}\n", "params: {daemon: \"sleep 100\"}\n    ops: {stop: {on_fail: restart}}\n", `resources[1].ops.stop.on_fail: "restart": allowed: block (a resource that may still run must not start elsewhere; fence needs fencing.enabled)`},
 		{"missing member", "members: [vip, svc]", "members: [vip, svcx]", `t.yaml:13:35: groups[0].members[1]: no resource named "svcx"`},
 		{"bad score", "score: 50", "score: lots", `constraints[0].score: "lots": allowed: a whole number, INFINITY or -INFINITY`},
 		{"unknown node", "node: a, score", "node: c, score", `constraints[0].node: no node named "c"`},

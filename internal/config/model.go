@@ -137,6 +137,7 @@ const (
 	OnFailStop    = "stop"    // stop the group and keep it stopped (tandem enable starts it again)
 	OnFailIgnore  = "ignore"  // monitor only: log it, leave the resource as it is
 	OnFailBlock   = "block"   // leave the resource alone, the group frozen, until tandem cleanup
+	OnFailFence   = "fence"   // stop only, with fencing (its default there): block it, and fence the node
 )
 
 // IPParams are the validated params of an ip resource.

@@ -305,7 +305,7 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 		case KindFreeSWITCH:
 			res.FreeSWITCH = v.freeswitchParams(p+".params", params)
 		}
-		res.Ops = v.ops(p+".ops", rr.Ops)
+		res.Ops = v.ops(p+".ops", rr.Ops, r.Fencing.Enabled)
 		if res.OCF == nil && (res.Ops.MonitorDepth > 0 || slices.ContainsFunc(res.Ops.MoreMonitors, func(m Monitor) bool { return m.Depth > 0 })) {
 			v.errf(p+".ops.monitor", "depth is OCF_CHECK_LEVEL: for ocf resources only")
 		}
@@ -313,9 +313,15 @@ func (v *validator) resources(r *rawConfig, m *Model) {
 	}
 }
 
-func (v *validator) ops(p string, o rawOps) Ops {
+// ops validates a resource's operations; with fencing a failed stop fences
+// the node unless on_fail says block (Pacemaker's default with stonith).
+func (v *validator) ops(p string, o rawOps, fencing bool) Ops {
 	ops := Ops{StartTimeout: 20 * time.Second, StopTimeout: 20 * time.Second, MonitorInterval: 10 * time.Second, MonitorTimeout: 20 * time.Second,
 		StartOnFail: OnFailRestart, StopOnFail: OnFailBlock, MonitorOnFail: OnFailRestart}
+	stopOnFail := []string{OnFailBlock}
+	if fencing {
+		ops.StopOnFail, stopOnFail = OnFailFence, []string{OnFailFence, OnFailBlock}
+	}
 	onFail := func(field, s, def string, allowed []string, why string) string {
 		if s == "" {
 			return def
@@ -339,8 +345,11 @@ func (v *validator) ops(p string, o rawOps) Ops {
 			v.errf(p+".stop.interval", "stop has no interval; allowed: timeout, on_fail")
 		}
 		ops.StopTimeout = v.duration(p+".stop.timeout", o.Stop.Timeout, ops.StopTimeout, false)
-		ops.StopOnFail = onFail(p+".stop.on_fail", o.Stop.OnFail, ops.StopOnFail,
-			[]string{OnFailBlock}, " (a resource that may still run must not start elsewhere; fence comes with fencing)")
+		why := " (a resource that may still run must not start elsewhere; fence needs fencing.enabled)"
+		if fencing {
+			why = " (a resource that may still run must not start elsewhere)"
+		}
+		ops.StopOnFail = onFail(p+".stop.on_fail", o.Stop.OnFail, ops.StopOnFail, stopOnFail, why)
 	}
 	var mons []map[string]any
 	mp := p + ".monitor"

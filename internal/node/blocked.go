@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"tandem/internal/config"
 	"tandem/internal/ownership"
 	"tandem/internal/wire"
 )
@@ -15,7 +16,7 @@ import (
 // operator confirms it stopped (tandem cleanup --confirm-stopped NODE). The
 // state log carries the fact, so it outlives the blocked node's agent.
 const (
-	keyBlocked = "blocked/" // + resource + "/" + node → "on"
+	keyBlocked = "blocked/" // + resource + "/" + node → "on", or "fence": a failed stop whose on_fail is fence
 	keyReprobe = "reprobe/" // + node + "/" + resource → a request id: probe it again (tandem cleanup)
 )
 
@@ -32,12 +33,17 @@ func (n *Node) syncBlocked() {
 		for _, mb := range g.Members {
 			k := blockedKey(mb.Name, n.self)
 			v, _ := n.log.Get(k)
-			switch {
-			case mb.State == wire.ResBlocked && v == "":
-				n.log.Set(k, "on")
-				n.rd.PersistState, n.sendNow = true, true
-			case mb.State != wire.ResBlocked && v != "":
-				n.log.Set(k, "")
+			want := ""
+			if mb.State == wire.ResBlocked {
+				want = "on"
+				if n.stopBlocked[mb.Name] && n.stopOnFail(mb.Name) == config.OnFailFence {
+					want = "fence"
+				}
+			} else {
+				delete(n.stopBlocked, mb.Name)
+			}
+			if v != want {
+				n.log.Set(k, want)
 				n.rd.PersistState, n.sendNow = true, true
 			}
 		}
@@ -53,6 +59,32 @@ func (n *Node) blockedOn(node string) []string {
 		}
 	}
 	return out
+}
+
+// blockedForFence names a resource whose failed stop on node asks for a
+// fence (stop on_fail: fence, the default with fencing), if any. In
+// majority mode floating IPs do not count: their gate closes with the lease.
+func (n *Node) blockedForFence(node string) string {
+	for _, r := range n.m.Resources {
+		if v, _ := n.log.Get(blockedKey(r.Name, node)); v == "fence" && (n.mj == nil || r.Kind != config.KindIP) {
+			return r.Name
+		}
+	}
+	return ""
+}
+
+// stopOnFail is the resource's stop on_fail; unset (a model built by
+// hand, as the simulator's) is the config's default: fence with fencing.
+func (n *Node) stopOnFail(res string) string {
+	for _, r := range n.m.Resources {
+		if r.Name == res && r.Ops.StopOnFail != "" {
+			return r.Ops.StopOnFail
+		}
+	}
+	if n.m.Fencing.Enabled {
+		return config.OnFailFence
+	}
+	return config.OnFailBlock
 }
 
 // unblock deletes the blocked/ keys of rs on node — a fence or the

@@ -85,7 +85,7 @@ func (n *Node) fenceMember(e membership.Event) {
 		}
 		n.unclean(e.Peer, why)
 	case "up", "warn":
-		if f := n.fences[e.Peer]; f != nil && f.why != "" && f.inflight == 0 && len(n.blockedOn(e.Peer)) == 0 {
+		if f := n.fences[e.Peer]; f != nil && f.why != "" && f.inflight == 0 && n.blockedForFence(e.Peer) == "" {
 			f.why = ""
 			n.logf(slog.LevelInfo, "peer "+e.Peer+" is heard again before it was fenced: no fence needed", "peer", e.Peer)
 		}
@@ -124,8 +124,8 @@ func (n *Node) fenceDue() {
 		n.fenceWanted()
 	}
 	for _, p := range n.peers {
-		if n.mj == nil && len(n.blockedOn(p.name)) > 0 {
-			n.unclean(p.name, "a stop failed there: its resource may still run")
+		if r := n.blockedForFence(p.name); n.mj == nil && r != "" {
+			n.unclean(p.name, "the stop of "+r+" failed there (on_fail fence): it may still run")
 		}
 		f := n.fences[p.name]
 		if f == nil || f.why == "" || f.inflight != 0 || n.now < f.notBefore {

@@ -62,21 +62,10 @@ func (n *Node) wantFenceBlocked() {
 		if nd.Name == n.self || n.fenceCounts(nd.Name) {
 			continue
 		}
-		if r := n.blockedService(nd.Name); r != "" {
-			n.wantFence(nd.Name, "the stop of "+r+" failed there: it may still run")
+		if r := n.blockedForFence(nd.Name); r != "" {
+			n.wantFence(nd.Name, "the stop of "+r+" failed there (on_fail fence): it may still run")
 		}
 	}
-}
-
-// blockedService names a service blocked on node (a failed stop), if any;
-// a blocked floating IP does not count: its gate closes with the lease.
-func (n *Node) blockedService(node string) string {
-	for _, r := range n.blockedOn(node) {
-		if mb := n.byRes[r]; mb == nil || !mb.IsIP {
-			return r
-		}
-	}
-	return ""
 }
 
 // fenceWanted turns the DC's wants of this pass into fence states: a node

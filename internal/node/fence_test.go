@@ -292,3 +292,22 @@ func TestFenceClaimOnHandOff(t *testing.T) {
 		t.Fatalf("want a's stop (%d), b's claim (%d), b's start (%d) in that order:\n%s", stopped, claimed, started, p.tail())
 	}
 }
+
+// stop on_fail: block keeps a failed stop out of fencing's hands, as in
+// Pacemaker: the group stays blocked, and the peer fences nothing.
+func TestFencingStopOnFailBlock(t *testing.T) {
+	m := fencingModel(0)
+	m.Resources[1].Ops.StopOnFail = config.OnFailBlock
+	p := newPair(t, m)
+	p.strict = true
+	p.run(5 * time.Second)
+	p.stopFailOn = map[string]string{"svc": "a"}
+	p.admin("a", Admin{Op: AdminMove, Resource: "voice", Node: "b"})
+	p.run(5 * time.Second)
+	if p.down["a"] || p.logged("b: fencing a") {
+		t.Fatalf("b fenced a for a stop whose on_fail is block:\n%s", p.tail())
+	}
+	if p.logged("b: start svc") {
+		t.Fatalf("b started svc while it may still run on a:\n%s", p.tail())
+	}
+}

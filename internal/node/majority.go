@@ -357,7 +357,7 @@ func (n *Node) keepDCWithResources() {
 			to = a.Node
 		}
 	}
-	blocked := n.fencing() && n.blockedService(n.self) != ""
+	blocked := n.fencing() && n.blockedForFence(n.self) != ""
 	if to == "" && (mj.witness || n.leaving || blocked) {
 		for _, nd := range n.m.Nodes {
 			if p := n.peer(nd.Name); nd.Voter && mj.q.Voting(nd.Name) && p != nil && n.live(p) && p.last != nil && p.last.Flags&wire.FlagLeaving == 0 {

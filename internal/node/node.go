@@ -196,28 +196,29 @@ type Node struct {
 	probing   int                      // probes outstanding
 	clock     uint64                   // highest claim epoch seen
 
-	leaving    bool
-	done       bool
-	unblocked  bool
-	sendNow    bool
-	nextBeat   time.Duration
-	healed     map[string]bool // group → keeper already re-announced for this conflict
-	placement  schedule.Result
-	lastInput  *schedule.View           // the scheduler input last handed to the agent to save
-	holdWhy    string                   // why starts are held, for the log on change
-	claims     map[string]time.Duration // two_node with fencing: group → the last heartbeat sent before claiming it (claim.go)
-	lastSent   time.Duration            // when the last heartbeat went out
-	ev         eventState
-	mj         *majority         // majority mode; nil in two_node
-	attrs      map[string]string // this node's health attributes as its probers last said
-	attrsKnown bool              // every health attribute has been reported once
-	wall       time.Time         // the wall clock at the last Tick that carried it
-	lastHeld   map[string]string // group → the node last seen holding it (for maintenance)
-	clones     map[string]string // cloned group → its clone: runs wherever placed, not exclusive
-	fences     map[string]*fenceState
-	devErr     map[string]string // fence device → its last monitor's error ("" fine)
-	limitsAt   [2]uint64         // state versions (log, committed) the member limits were computed at
-	limitsSet  bool
+	leaving     bool
+	done        bool
+	unblocked   bool
+	sendNow     bool
+	nextBeat    time.Duration
+	healed      map[string]bool // group → keeper already re-announced for this conflict
+	placement   schedule.Result
+	lastInput   *schedule.View           // the scheduler input last handed to the agent to save
+	holdWhy     string                   // why starts are held, for the log on change
+	claims      map[string]time.Duration // two_node with fencing: group → the last heartbeat sent before claiming it (claim.go)
+	lastSent    time.Duration            // when the last heartbeat went out
+	stopBlocked map[string]bool          // resource → blocked by a failed stop (not on_fail block): blocked.go
+	ev          eventState
+	mj          *majority         // majority mode; nil in two_node
+	attrs       map[string]string // this node's health attributes as its probers last said
+	attrsKnown  bool              // every health attribute has been reported once
+	wall        time.Time         // the wall clock at the last Tick that carried it
+	lastHeld    map[string]string // group → the node last seen holding it (for maintenance)
+	clones      map[string]string // cloned group → its clone: runs wherever placed, not exclusive
+	fences      map[string]*fenceState
+	devErr      map[string]string // fence device → its last monitor's error ("" fine)
+	limitsAt    [2]uint64         // state versions (log, committed) the member limits were computed at
+	limitsSet   bool
 
 	rd Ready
 }
@@ -227,21 +228,22 @@ func New(cfg Config, now time.Duration) (*Node, error) {
 	m := cfg.Model
 	n := &Node{
 		m: m, self: cfg.Self, inc: cfg.Incarnation, start: now, now: now,
-		log:       statelog.NewPair(cfg.Self),
-		attrs:     map[string]string{},
-		byRes:     map[string]*ownership.Member{},
-		resCfg:    map[string]config.Resource{},
-		resGrp:    map[string]*ownership.Group{},
-		inflight:  map[uint64]pending{},
-		monitorAt: map[string]time.Duration{},
-		announce:  map[string]time.Duration{},
-		healed:    map[string]bool{},
-		lastHeld:  map[string]string{},
-		clones:    map[string]string{},
-		fences:    map[string]*fenceState{},
-		claims:    map[string]time.Duration{},
-		devErr:    map[string]string{},
-		ev:        eventState{active: map[string]bool{}, holder: map[string]string{}, lostAt: map[string]time.Duration{}},
+		log:         statelog.NewPair(cfg.Self),
+		attrs:       map[string]string{},
+		byRes:       map[string]*ownership.Member{},
+		resCfg:      map[string]config.Resource{},
+		resGrp:      map[string]*ownership.Group{},
+		inflight:    map[uint64]pending{},
+		monitorAt:   map[string]time.Duration{},
+		announce:    map[string]time.Duration{},
+		healed:      map[string]bool{},
+		lastHeld:    map[string]string{},
+		clones:      map[string]string{},
+		fences:      map[string]*fenceState{},
+		claims:      map[string]time.Duration{},
+		stopBlocked: map[string]bool{},
+		devErr:      map[string]string{},
+		ev:          eventState{active: map[string]bool{}, holder: map[string]string{}, lostAt: map[string]time.Duration{}},
 	}
 	var mcfg membership.Config
 	mcfg.Keepalive, mcfg.Warntime, mcfg.Deadtime, mcfg.Initdead = m.Timing.Keepalive, m.Timing.Warntime, m.Timing.Deadtime, m.Timing.Initdead
@@ -1371,6 +1373,7 @@ func (n *Node) verified(g *ownership.Group, mb *ownership.Member, o ownership.Ou
 		n.event(Event{Kind: ResourceStopped, Resource: mb.Name, Group: g.Name})
 	} else {
 		mb.State = wire.ResBlocked
+		n.stopBlocked[mb.Name] = true
 		n.logf(slog.LevelError, "stop failed and "+mb.Name+" may still run: blocked here, no takeover until this node probes it again or tandem cleanup --confirm-stopped "+n.self, "resource", mb.Name, "group", g.Name, "err", o.Err)
 	}
 	if !g.Active() {

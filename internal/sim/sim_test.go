@@ -209,21 +209,7 @@ func TestSimFencing(t *testing.T) {
 // every resource, frozen agents and failed stops included. Fences take
 // 50 ms–2 s and fail one time in five.
 func TestSimMajorityFencing(t *testing.T) {
-	if *seedFlag != 0 {
-		t.Skip("replaying one seed: use -fencing -layout=… with TestSim")
-	}
-	n := *mfencingFlag
-	if testing.Short() {
-		n = 60
-	}
-	forMajorityLayouts(t, n, func(t *testing.T, l Layout, seeds []uint64) {
-		cov := runSeeds(t, seeds, DefaultProfile, Options{Duration: *durFlag, Layout: l, Fencing: true})
-		required := []string{"fence", "fence-failed", "takeover", "pause", "crash-agent-state-kept", "stop-failure"}
-		if len(seeds) < 50 {
-			required = nil // the -race run's handful
-		}
-		reportCoverage(t, cov, required)
-	})
+	runMajorityVariant(t, *mfencingFlag, Options{Fencing: true}, []string{"fence", "fence-failed", "takeover", "pause", "crash-agent-state-kept", "stop-failure"})
 }
 
 // Majority layouts with a hardware watchdog on every node (reset 1 s after
@@ -231,16 +217,28 @@ func TestSimMajorityFencing(t *testing.T) {
 // for services too — a frozen agent, a dead one and a node that keeps a
 // group past its lease are reset before the DC may give the group away.
 func TestSimWatchdog(t *testing.T) {
+	runMajorityVariant(t, *watchdogFlag, Options{Watchdog: true}, []string{"watchdog-reset", "pause", "crash-agent-state-kept"})
+}
+
+// runMajorityVariant runs seeds 1..n (60 with -short) over the majority
+// layouts with opt, requiring the coverage classes unless the seeds are a
+// handful (the -race run).
+func runMajorityVariant(t *testing.T, n int, opt Options, required []string) {
 	if *seedFlag != 0 {
-		t.Skip("replaying one seed")
+		t.Skip("replaying one seed: use -fencing or -watchdog, and -layout, with TestSim")
 	}
-	n := *watchdogFlag
 	if testing.Short() {
 		n = 60
 	}
 	forMajorityLayouts(t, n, func(t *testing.T, l Layout, seeds []uint64) {
-		cov := runSeeds(t, seeds, DefaultProfile, Options{Duration: *durFlag, Layout: l, Watchdog: true})
-		reportCoverage(t, cov, []string{"watchdog-reset", "pause", "crash-agent-state-kept"})
+		o := opt
+		o.Duration, o.Layout = *durFlag, l
+		cov := runSeeds(t, seeds, DefaultProfile, o)
+		if len(seeds) < 50 {
+			reportCoverage(t, cov, nil)
+			return
+		}
+		reportCoverage(t, cov, required)
 	})
 }
 

@@ -37,6 +37,14 @@ func (e *env) bmcSays(n string) string {
 // starts the group only once the power switch has confirmed it off.
 func TestFencingBeforeTakeover(t *testing.T) {
 	e := start(t, fencingSpec("te2fence"))
+	e.killThenFencedTakeover("deadtime 1 s + delay 2 s")
+}
+
+// killThenFencedTakeover kills a's agent (its LSB service keeps answering)
+// and checks that b answers, and only after a's BMC powered a off.
+func (e *env) killThenFencedTakeover(fenceTook string) {
+	t := e.t
+	t.Helper()
 	e.serving("a")
 	killed := time.Now()
 	if err := e.cl.Kill("a"); err != nil {
@@ -54,8 +62,8 @@ func TestFencingBeforeTakeover(t *testing.T) {
 	if at := killed.Add(first); at.Before(fenced) {
 		t.Fatalf("b answered %v before a was fenced", fenced.Sub(at))
 	}
-	t.Logf("a's agent killed; a fenced %v later (deadtime 1 s + delay 2 s), b answers %v after the kill (waited %v)",
-		fenced.Sub(killed).Round(time.Millisecond), first.Round(time.Millisecond), took.Round(time.Millisecond))
+	t.Logf("a's agent killed; a fenced %v later (%s), b answers %v after the kill (waited %v)",
+		fenced.Sub(killed).Round(time.Millisecond), fenceTook, first.Round(time.Millisecond), took.Round(time.Millisecond))
 	e.waitActive("b")
 	if p := e.bmcSays("a"); p != "Chassis Power is off" {
 		t.Fatalf("a's BMC says %q after the fence", p)
@@ -150,32 +158,8 @@ func TestMajorityFencingBeforeTakeover(t *testing.T) {
 	s := fencingSpec("te2mfence")
 	s.Witnesses, s.FenceDelay = []string{"w"}, 0
 	e := startMajoritySpec(t, s)
-	e.serving("a")
-	killed := time.Now()
-	if err := e.cl.Kill("a"); err != nil {
-		t.Fatal(err)
-	}
-	took := e.waitAnswering("b")
-	fenced := e.cl.FencedAt("a")
-	if fenced.IsZero() {
-		t.Fatal("b answers, but a was never fenced")
-	}
-	first, ok := e.firstAnswer("b", killed)
-	if !ok {
-		t.Fatal("no first answer from b recorded")
-	}
-	if at := killed.Add(first); at.Before(fenced) {
-		t.Fatalf("b answered %v before a was fenced", fenced.Sub(at))
-	}
+	e.killThenFencedTakeover("election, then fence_ipmilan")
 	if n := e.logLines("b", "fencing a: not heard while"); n == 0 {
 		t.Fatal("b, the DC, did not log why it fenced a")
 	}
-	t.Logf("a's agent killed; a fenced %v later (election, then fence_ipmilan), b answers %v after the kill (waited %v)",
-		fenced.Sub(killed).Round(time.Millisecond), first.Round(time.Millisecond), took.Round(time.Millisecond))
-	e.waitActive("b")
-	if p := e.bmcSays("a"); p != "Chassis Power is off" {
-		t.Fatalf("a's BMC says %q after the fence", p)
-	}
-	e.logOutages()
-	e.noDoubleAnswers()
 }

@@ -136,7 +136,7 @@ func TestVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"tandem ", "go:", "wire protocol:  2", "status schema:  5", "state format:   1"} {
+	for _, want := range []string{"tandem ", "go:", "wire protocol:  3", "status schema:  5", "state format:   1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version lacks %q:\n%s", want, out)
 		}

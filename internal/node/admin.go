@@ -408,17 +408,20 @@ func (n *Node) clusterEntries() []statelog.Entry {
 	if n.mj == nil {
 		return n.log.Entries()
 	}
-	var out []statelog.Entry
-	for _, e := range n.log.Entries() {
-		if !replicated(e.Key) {
+	if at := [2]uint64{n.log.Version(), n.mj.version}; at != n.mj.entriesAt || n.mj.entries == nil {
+		var out []statelog.Entry
+		for _, e := range n.log.Entries() {
+			if !replicated(e.Key) {
+				out = append(out, e)
+			}
+		}
+		for _, e := range n.mj.state {
 			out = append(out, e)
 		}
+		slices.SortFunc(out, func(a, b statelog.Entry) int { return strings.Compare(a.Key, b.Key) })
+		n.mj.entries, n.mj.entriesAt = out, at
 	}
-	for _, e := range n.mj.state {
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b statelog.Entry) int { return strings.Compare(a.Key, b.Key) })
-	return out
+	return slices.Clone(n.mj.entries)
 }
 
 // clusterGet is one key of clusterEntries.

@@ -79,6 +79,8 @@ type majority struct {
 	frozen    map[string]string         // DC: group → why its assignment is frozen (maintenance), for the log
 	fenceWant map[string]string         // DC: node → why it must be fenced, this pass (fence_majority.go)
 	version   uint64                    // bumped when state changes
+	entries   []statelog.Entry          // clusterEntries at entriesAt (the log's version, version)
+	entriesAt [2]uint64
 }
 
 func newMajority(cfg Config, now time.Duration) (*majority, error) {
@@ -247,7 +249,7 @@ func (n *Node) assignAsDC() {
 	}
 	n.commitState()
 	v := n.majorityView()
-	res := schedule.Place(n.m, v)
+	res := n.place(v)
 	n.placement = res
 	n.notePlaced(v)
 	for _, g := range n.groups {
@@ -420,7 +422,7 @@ func (n *Node) reconcileMajority(hold string) {
 	n.assignAsDC()
 	lease := n.leaseValid()
 	if len(n.clones) > 0 && lease && !n.mj.witness && !n.mj.q.IsDC(n.now) {
-		n.placement = schedule.Place(n.m, n.view()) // where clone instances go; the DC's own is fresh
+		n.placement = n.place(n.view()) // where clone instances go; the DC's own is fresh
 	}
 	for _, g := range n.groups {
 		if c := n.clones[g.Name]; c != "" {

@@ -203,6 +203,8 @@ type Node struct {
 	nextBeat    time.Duration
 	healed      map[string]bool // group → keeper already re-announced for this conflict
 	placement   schedule.Result
+	placedFrom  *schedule.View // the input of the last schedule.Place, for place's reuse
+	placedRes   schedule.Result
 	lastInput   *schedule.View           // the scheduler input last handed to the agent to save
 	holdWhy     string                   // why starts are held, for the log on change
 	claims      map[string]time.Duration // two_node with fencing: group → the last heartbeat sent before claiming it (claim.go)
@@ -972,7 +974,7 @@ func (n *Node) reconcile() {
 	unfenced := n.fencePending()
 	v := n.view()
 	old := n.placement
-	n.placement = schedule.Place(n.m, v)
+	n.placement = n.place(v)
 	n.notePlaced(v)
 	for _, g := range n.groups {
 		if c := n.clones[g.Name]; c != "" {
@@ -1379,6 +1381,17 @@ func (n *Node) verified(g *ownership.Group, mb *ownership.Member, o ownership.Ou
 	if !g.Active() {
 		g.Epoch, g.Demote = 0, false
 	}
+}
+
+// place is schedule.Place, reusing the last result while its input is the
+// same and time alone has not changed it (it runs on every message: the
+// simulator spent a fifth of its time here).
+func (n *Node) place(v schedule.View) schedule.Result {
+	if c := n.placedFrom; c != nil && schedule.SameInput(*c, v) && (n.placedRes.Until.IsZero() || v.Now.Before(n.placedRes.Until)) {
+		return n.placedRes
+	}
+	n.placedFrom, n.placedRes = &v, schedule.Place(n.m, v)
+	return n.placedRes
 }
 
 // notePlaced hands the agent the scheduler's input when it differs from

@@ -19,6 +19,7 @@ func (s *scheduler) result() Result {
 		Clones:    map[string][]string{},
 		Scores:    make(map[string][]Score, len(s.units)),
 		Why:       map[string]string{},
+		Until:     s.until,
 	}
 	for _, u := range s.units {
 		r.Placement[u.group] = s.name(u.node)

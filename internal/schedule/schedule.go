@@ -81,6 +81,10 @@ type Result struct {
 	Scores  map[string][]Score  // group or clone → every online node's score, the chosen node first
 	Why     map[string]string   // group or clone → why it is stopped or pinned, when it is
 	Actions []Action            // stops, then starts, each in an order the constraints allow
+	// Until is when the result may change with time alone, the view
+	// unchanged: the first counted failure's failure-timeout lapses then
+	// (zero: never). Callers may reuse the result for the same input before.
+	Until time.Time `json:"-"`
 }
 
 // add sums scores with Pacemaker's saturation: -INFINITY wins over +INFINITY.

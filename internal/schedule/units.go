@@ -58,8 +58,9 @@ type coloc struct {
 type scheduler struct {
 	m      *config.Model
 	v      View
-	nodes  []string // online nodes, sorted: indices everywhere refer to this
-	avail  []bool   // may start resources
+	until  time.Time // Result.Until
+	nodes  []string  // online nodes, sorted: indices everywhere refer to this
+	avail  []bool    // may start resources
 	maint  []bool
 	load   []int // resources assigned per node: Pacemaker's tie-break
 	units  []*unit
@@ -223,9 +224,12 @@ func (s *scheduler) failures(p *prim, node string) int {
 	if fc <= 0 {
 		return 0
 	}
-	if p.timeout > 0 {
-		if at, ok := s.v.FailedAt[p.name][node]; ok && !at.IsZero() && int64(s.v.Now.Sub(at)) > p.timeout {
+	if at, ok := s.v.FailedAt[p.name][node]; p.timeout > 0 && ok && !at.IsZero() {
+		if int64(s.v.Now.Sub(at)) > p.timeout {
 			return 0
+		}
+		if lapse := at.Add(time.Duration(p.timeout) + 1); s.until.IsZero() || lapse.Before(s.until) {
+			s.until = lapse // this failure stops counting then
 		}
 	}
 	return fc

@@ -39,10 +39,12 @@ type Log interface {
 // Pair is the two_node Log: each node keeps a full copy and merges the
 // peer's copy, last writer wins. Not safe for concurrent use (the core is single-threaded).
 type Pair struct {
-	self    string
-	clock   uint64
-	entries map[string]Entry
-	version uint64 // bumped at every change: readers cache what they derive
+	self     string
+	clock    uint64
+	entries  map[string]Entry
+	version  uint64  // bumped at every change: readers cache what they derive
+	sorted   []Entry // Entries at sortedAt, for the next caller at the same version
+	sortedAt uint64
 }
 
 // Version changes whenever an entry does: what is derived from the log
@@ -79,13 +81,17 @@ func (p *Pair) Set(key, value string) Entry {
 }
 
 // Entries implements Log.
+// The core reads them several times per message; they change far less.
 func (p *Pair) Entries() []Entry {
-	out := make([]Entry, 0, len(p.entries))
-	for _, e := range p.entries {
-		out = append(out, e)
+	if p.sorted == nil || p.sortedAt != p.version {
+		p.sorted = make([]Entry, 0, len(p.entries))
+		for _, e := range p.entries {
+			p.sorted = append(p.sorted, e)
+		}
+		slices.SortFunc(p.sorted, func(a, b Entry) int { return cmp.Compare(a.Key, b.Key) })
+		p.sortedAt = p.version
 	}
-	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.Key, b.Key) })
-	return out
+	return slices.Clone(p.sorted)
 }
 
 // Merge folds in entries from a peer (or from disk) and returns the keys

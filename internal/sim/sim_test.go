@@ -19,7 +19,7 @@ var (
 	fencingFlag  = flag.Int("fencingseeds", 1000, "seeds 1..N for two_node with fencing")
 	watchdogFlag = flag.Int("watchdogseeds", 300, "seeds 1..N over the majority layouts with a watchdog")
 	mfencingFlag = flag.Int("majorityfencingseeds", 300, "seeds 1..N over the majority layouts with fencing")
-	majorityFlag = flag.Int("majorityseeds", 1600, "seeds 1..N over the majority layouts, seed i on layout i mod 3")
+	majorityFlag = flag.Int("majorityseeds", 2000, "seeds 1..N over the majority layouts, seed i on layout i mod 3")
 	layoutFlag   = flag.String("layout", "two_node", "layout for -seed: two_node, two_plus_witness, three, five")
 )
 
@@ -128,8 +128,7 @@ func reportCoverage(t *testing.T, cov Coverage, required []string) {
 //	                 dropping the address (ownership TestDemoteDoesNotWaitForOtherMembers;
 //	                 testdata/scenarios/split_heal_hung_start.txt)
 //
-// They are inside 1..2000, so every CI run replays them. Majority mode
-// (seeds 1..1600 in CI):
+// They are inside 1..2000, so every CI run replays them. Majority mode:
 //
 //	two_plus_witness seed 13: two proposals for one group in flight; both
 //	                 committed, two holders (one change per group in flight now;
@@ -270,7 +269,7 @@ func TestDeterministic(t *testing.T) {
 
 // Majority layouts: S2, S3a/b and L1 are checked at every event, besides S1
 // and L2. Seeds 1..N run once each, seed i on the layout i mod 3 (so the
-// fixed 1,600 of CI cover the three layouts in ~5 minutes on 2 cores; every
+// fixed 2,000 of CI cover the three layouts in ~5 minutes on 2 cores; every
 // seed on every layout would take three times that; the fencing and
 // watchdog variants run the same layouts besides). -layout with -seed replays one.
 func TestSimMajority(t *testing.T) {

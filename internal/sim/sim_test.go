@@ -16,7 +16,7 @@ var (
 	seedsFlag    = flag.Int("seeds", 2000, "seeds 1..N for the default profile")
 	fastFlag     = flag.Int("fastseeds", 100, "seeds 1..N for the fast profile")
 	durFlag      = flag.Duration("simtime", 60*time.Second, "simulated time per seed")
-	fencingFlag  = flag.Int("fencingseeds", 1000, "seeds 1..N for two_node with fencing")
+	fencingFlag  = flag.Int("fencingseeds", 2000, "seeds 1..N for two_node with fencing")
 	watchdogFlag = flag.Int("watchdogseeds", 300, "seeds 1..N over the majority layouts with a watchdog")
 	mfencingFlag = flag.Int("majorityfencingseeds", 300, "seeds 1..N over the majority layouts with fencing")
 	majorityFlag = flag.Int("majorityseeds", 2000, "seeds 1..N over the majority layouts, seed i on layout i mod 3")
@@ -144,7 +144,7 @@ func reportCoverage(t *testing.T, cov Coverage, required []string) {
 //	                 its gate, held it open again before it saw its hold's clearing
 //	                 committed (testdata/scenarios/majority_maintenance_rehold.txt)
 //
-// two_node_fencing (seeds 1..1000 in CI):
+// two_node_fencing (seeds 1..2000 in CI):
 //
 //	seed 776:  a fenced node powered on again started the group before its
 //	           fencer, which it heard, had heard its new incarnation (node
@@ -152,9 +152,12 @@ func reportCoverage(t *testing.T, cov Coverage, required []string) {
 //	seed 36:   a node resumed from a pause started a group on a report a
 //	           pause old, while its peer restarted it
 //	seed 1648: a placement changed by a failed start crossed the peer's start
+//	seed 1202: a fence that reported after the fenced node rebooted cleared
+//	           the blocks of its new incarnation
 //
-// All three are what claims (internal/node/claim.go) close; 1648 lies
-// beyond CI's range: go test ./internal/sim -run TestSimFencing -fencingseeds=4000.
+// Claims (internal/node/claim.go) close the first three; a fence frees only
+// its own incarnation's blocks. Seeds 1..4000 passed once:
+// go test ./internal/sim -run TestSimFencing -fencingseeds=4000.
 
 // TestSim runs the fixed seeds (CI) or replays one (-seed=N).
 func TestSim(t *testing.T) {
